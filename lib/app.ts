@@ -1,0 +1,55 @@
+import { App, type Environment } from 'aws-cdk-lib';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import type { EnvironmentConfig } from './config/load';
+import { addNagChecks } from './nag';
+import { GpuStack } from './stacks/gpu-stack';
+import { StorageStack } from './stacks/storage-stack';
+import { tagStack } from './tagging';
+
+/** The stacks of one environment, in dependency order. */
+export interface EnvironmentStacks {
+  readonly storage: StorageStack;
+  readonly gpu: GpuStack;
+}
+
+/** `<App>-<env>-<Part>`: the stack name and id every tool (ops commands, CI) relies on. */
+export function stackName(config: Pick<EnvironmentConfig, 'appName' | 'envName'>, part: string): string {
+  return `${config.appName}-${config.envName}-${part}`;
+}
+
+/** Adds one environment's stacks to an app, tagged for cost allocation and checked by cdk-nag. */
+export function addEnvironment(app: App, config: EnvironmentConfig): EnvironmentStacks {
+  const env: Environment = { account: config.account, region: config.region };
+  const retain = config.removalPolicy === 'retain';
+  const storage = new StorageStack(app, stackName(config, 'Storage'), {
+    env,
+    config,
+    terminationProtection: retain,
+    description: `${config.appName} ${config.envName}: asset bucket and its access logs (stateful)`,
+  });
+  const gpu = new GpuStack(app, stackName(config, 'Gpu'), {
+    env,
+    config,
+    description: `${config.appName} ${config.envName}: ComfyUI GPU tier (stateless)`,
+  });
+  gpu.addStackDependency(storage, 'the GPU reads and writes the asset bucket');
+  const tags = { App: config.appName, Environment: config.envName, CostCenter: config.costCenter };
+  for (const stack of [storage, gpu]) tagStack(stack, tags);
+  return { storage, gpu };
+}
+
+/** The feature flags and settings of cdk.json, so in-process synths (tests, synth-all) match `cdk synth`. */
+export function cdkJsonContext(): Record<string, unknown> {
+  const cdkJson = JSON.parse(fs.readFileSync(path.join(__dirname, '..', 'cdk.json'), 'utf8')) as {
+    context?: Record<string, unknown>;
+  };
+  return cdkJson.context ?? {};
+}
+
+/** A new app with the project's context and the cdk-nag plugin. */
+export function createApp(options: { outdir?: string; context?: Record<string, unknown> } = {}): App {
+  const app = new App({ outdir: options.outdir, context: { ...cdkJsonContext(), ...options.context } });
+  addNagChecks(app);
+  return app;
+}

@@ -1,0 +1,62 @@
+import { z } from 'zod';
+
+/**
+ * Reusable field rules. Every rule carries one `allowed` sentence, used as the
+ * error text so that a failed synth says exactly what the field accepts.
+ */
+
+export function wholeNumber(min: number, max: number, unit = ''): z.ZodNumber {
+  const allowed = `a whole number from ${min} to ${max}${unit ? ` ${unit}` : ''}`;
+  return z
+    .number({ error: allowed })
+    .int({ error: allowed })
+    .min(min, { error: allowed })
+    .max(max, { error: allowed });
+}
+
+export function positiveAmount(max: number, unit: string): z.ZodNumber {
+  const allowed = `a number greater than 0 and at most ${max} ${unit}`;
+  return z.number({ error: allowed }).gt(0, { error: allowed }).max(max, { error: allowed });
+}
+
+export function pattern(regex: RegExp, allowed: string): z.ZodString {
+  return z.string({ error: allowed }).regex(regex, { error: allowed });
+}
+
+export function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
+  return z.enum(values, { error: `one of ${values.map((v) => `"${v}"`).join(', ')}` });
+}
+
+/** RFC 1123 host name: labels of letters, digits and inner hyphens, at least one dot. */
+const HOSTNAME = /^(?=.{1,253}$)(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+$/i;
+export const hostName = pattern(HOSTNAME, 'a DNS host name such as vps.example.com or an IPv4 address (letters, digits, hyphens, dots)');
+
+const EMAIL = /^[^\s@]+@[^\s@]+\.[a-z]{2,}$/i;
+export const email = pattern(EMAIL, 'an e-mail address such as ops@example.com');
+
+/** IPv4 CIDR with the address part checked octet by octet and no host bits set. */
+export function ipv4Cidr(minPrefix: number, maxPrefix: number): z.ZodType<string> {
+  const allowed = `an IPv4 CIDR block with a prefix from /${minPrefix} to /${maxPrefix} and no host bits set, e.g. ${
+    maxPrefix === 32 ? '203.0.113.10/32' : '10.40.0.0/16'
+  }`;
+  return z.string({ error: allowed }).refine((value) => isCidr(value, minPrefix, maxPrefix), { error: allowed });
+}
+
+export function isCidr(value: string, minPrefix: number, maxPrefix: number): boolean {
+  const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/.exec(value);
+  if (!match) return false;
+  const octets = match.slice(1, 5).map(Number);
+  const prefix = Number(match[5]);
+  if (octets.some((o) => o > 255) || prefix < minPrefix || prefix > maxPrefix) return false;
+  const address = octets.reduce((acc, o) => acc * 256 + o, 0);
+  const hostBits = 2 ** (32 - prefix);
+  return address % hostBits === 0;
+}
+
+/** x86_64 NVIDIA GPU families that the Deep Learning AMI (x86_64) supports and Spot offers. */
+export const GPU_FAMILIES = ['g4dn', 'g5', 'g6', 'g6e', 'gr6', 'p3', 'p4d', 'p5'] as const;
+const GPU_TYPE = new RegExp(`^(${GPU_FAMILIES.join('|')})\\.(\\d*xlarge|metal)$`);
+export const gpuInstanceType = pattern(
+  GPU_TYPE,
+  `an x86_64 NVIDIA GPU instance type of family ${GPU_FAMILIES.join(', ')} (e.g. g4dn.xlarge)`,
+);

@@ -1,0 +1,146 @@
+import { z } from 'zod';
+import { email, gpuInstanceType, hostName, ipv4Cidr, oneOf, pattern, positiveAmount, wholeNumber } from './rules';
+
+/**
+ * The schema of one environment. Defaults live here so that the README's config
+ * table (generated from this schema, see `configTableMarkdown`) can never drift.
+ */
+
+/** A container image pinned to a version: a digest, or a tag with a date or a dotted version; never `latest`. */
+export const pinnedImage = pattern(
+  /^[a-z0-9]+([._\/-][a-z0-9]+)*(:(?!latest$)[A-Za-z0-9_.-]*(\d{8}|\d+\.\d+)[A-Za-z0-9_.-]*|@sha256:[a-f0-9]{64})$/,
+  'an image pinned to a version: name:tag where the tag holds a date (YYYYMMDD) or a dotted version, or name@sha256:<digest>; never latest',
+);
+
+const storageSchema = z
+  .strictObject({
+    infrequentAccessDays: wholeNumber(30, 3650, 'days')
+      .default(30)
+      .describe('Days before generated/ and workflows/ objects move to STANDARD_IA (S3 requires at least 30). models/ stays in STANDARD: every GPU boot reads it.'),
+    generatedArchiveDays: wholeNumber(60, 3650, 'days')
+      .default(90)
+      .describe('Days before generated/ objects move to GLACIER_IR (at least infrequentAccessDays + 30).'),
+    noncurrentArchiveDays: wholeNumber(1, 365, 'days')
+      .default(7)
+      .describe('Days after an object is overwritten or deleted before its old version moves to GLACIER_IR.'),
+    noncurrentExpirationDays: wholeNumber(2, 3650, 'days')
+      .default(97)
+      .describe('Days after which old versions are deleted (must exceed noncurrentArchiveDays; 97 = 7 + the 90-day Glacier minimum, so no early-deletion fee).'),
+    abortMultipartDays: wholeNumber(1, 365, 'days').default(7).describe('Days before incomplete multipart uploads are aborted.'),
+    accessLogRetentionDays: wholeNumber(1, 3650, 'days').default(90).describe('Days the server access logs are kept in the log bucket.'),
+  })
+  .superRefine((s, ctx) => {
+    if (s.generatedArchiveDays < s.infrequentAccessDays + 30) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['generatedArchiveDays'],
+        input: s.generatedArchiveDays,
+        message: `a whole number of days at least infrequentAccessDays + 30 (${s.infrequentAccessDays + 30}); S3 keeps objects 30 days in STANDARD_IA before the next transition`,
+      });
+    }
+    if (s.noncurrentExpirationDays <= s.noncurrentArchiveDays) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['noncurrentExpirationDays'],
+        input: s.noncurrentExpirationDays,
+        message: `a whole number of days greater than noncurrentArchiveDays (${s.noncurrentArchiveDays}); S3 rejects an expiration before the transition`,
+      });
+    }
+  });
+
+const gpuSchema = z.strictObject({
+  instanceTypes: z
+    .array(gpuInstanceType, { error: 'a list of 1 to 6 GPU instance types' })
+    .min(1, { error: 'a list of 1 to 6 GPU instance types' })
+    .max(6, { error: 'a list of 1 to 6 GPU instance types' })
+    .default(['g4dn.xlarge'])
+    .describe('Spot Fleet instance types, one override per type and subnet (g5.xlarge and g6.xlarge diversify).'),
+  idleMinutes: wholeNumber(5, 240, 'minutes').default(15).describe('Consecutive idle minutes before the fleet is scaled to 0.'),
+  idleGpuUtilizationPercent: wholeNumber(1, 50, 'percent')
+    .default(5)
+    .describe('GPU utilization under which a minute counts as idle.'),
+  bootGraceMinutes: wholeNumber(0, 60, 'minutes').default(10).describe('Minutes after boot during which idle shutdown never acts (model sync).'),
+  rootVolumeGb: wholeNumber(75, 2000, 'GiB').default(100).describe('Encrypted gp3 root volume size (the DLAMI needs at least 75 GiB).'),
+  amiParameter: pattern(
+    /^\/aws\/service\/deeplearning\/ami\/x86_64\/[a-z0-9.-]+\/latest\/ami-id$/,
+    'a public DLAMI SSM parameter path /aws/service/deeplearning/ami/x86_64/<ami-type>/latest/ami-id',
+  )
+    .default('/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id')
+    .describe('Public SSM parameter of the Deep Learning AMI, resolved at deploy time.'),
+  comfyuiImage: pinnedImage.default('yanwk/comfyui-boot:cu124-slim-20241021').describe('ComfyUI container image, pinned.'),
+  maxSpotPriceUsd: positiveAmount(50, 'USD per hour')
+    .optional()
+    .describe('Optional Spot price cap per instance-hour; unset means up to the on-demand price.'),
+  initialCapacity: wholeNumber(0, 4, 'instances')
+    .default(0)
+    .describe('Target capacity the fleet is created with. Later deploys never reset a capacity changed at run time.'),
+  readyTimeoutMinutes: wholeNumber(1, 60, 'minutes').default(20).describe('How long `gpu start --wait` waits for ComfyUI.'),
+});
+
+const networkSchema = z.strictObject({
+  vpcCidr: ipv4Cidr(16, 24).default('10.40.0.0/16').describe('CIDR of the GPU VPC (public subnets only, no NAT gateway).'),
+  availabilityZones: z
+    .array(pattern(/^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$/, 'an availability zone name such as us-east-1a'))
+    .min(2, { error: 'a list of at least 2 availability zones in the region' })
+    .max(6, { error: 'a list of at most 6 availability zones' })
+    .optional()
+    .describe('AZs of the GPU subnets; defaults to `<region>a` and `<region>b` (no lookup, synth stays offline).'),
+  comfyuiIngressCidr: ipv4Cidr(32, 32).describe('The VPS address as a /32: the only source allowed to reach ComfyUI on 8188.'),
+});
+
+const vpsSchema = z.strictObject({
+  host: hostName
+    .describe('SSH host of the Hostinger VPS (DNS name or IPv4 address).'),
+  sshPort: wholeNumber(1, 65535).default(22).describe('SSH port of the VPS.'),
+  deployUser: pattern(/^[a-z_][a-z0-9_-]{0,31}$/, 'a Linux user name (lower case, digits, _ and -)')
+    .default('deploy')
+    .describe('User the deployer logs in as (member of the docker group).'),
+  hostKeySha256: pattern(/^SHA256:[A-Za-z0-9+/]{43}$/, 'an OpenSSH SHA256 fingerprint such as SHA256:abc…(43 characters)')
+    .optional()
+    .describe('Pinned host key fingerprint (`ssh-keyscan HOST | ssh-keygen -lf -`); deploys refuse to run without it.'),
+  publicHostnames: z
+    .array(hostName)
+    .min(1, { error: 'a list of at least one host name' })
+    .describe('Host names nginx serves with TLS (one server block each).'),
+  monthlyPriceUsd: positiveAmount(1000, 'USD').default(6.99).describe('Fixed monthly price of the VPS plan (KVM 2), added to cost reports.'),
+});
+
+export const environmentSchema = z.strictObject({
+  appName: pattern(/^[A-Z][A-Za-z0-9]{1,19}$/, 'PascalCase letters and digits, 2 to 20 characters, e.g. AiAssets')
+    .default('AiAssets')
+    .describe('Prefix of every stack name (`<App>-<env>-<Part>`) and the value of the App tag.'),
+  account: pattern(/^\d{12}$/, 'a 12-digit AWS account id')
+    .optional()
+    .describe('AWS account to deploy to; unset means the CLI credentials decide.'),
+  region: pattern(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region code such as us-east-1')
+    .default('us-east-1')
+    .describe('AWS region of the GPU tier.'),
+  removalPolicy: oneOf(['destroy', 'retain'])
+    .default('retain')
+    .describe('destroy: stateful resources are deleted with their data on teardown; retain: they are kept and the stateful stack has termination protection.'),
+  alertEmail: email.describe('Receives alarms, budget notifications and Spot interruption notices.'),
+  monthlyBudgetUsd: positiveAmount(100000, 'USD').default(50).describe('Monthly AWS cost budget.'),
+  costCenter: pattern(/^[A-Za-z0-9 _.:/=+@-]{1,128}$/, 'a tag value of 1 to 128 letters, digits, spaces and _ . : / = + @ -')
+    .optional()
+    .describe('Value of the CostCenter cost-allocation tag; defaults to `<App>-<env>`.'),
+  storage: storageSchema.prefault({}),
+  gpu: gpuSchema.prefault({}),
+  network: networkSchema,
+  vps: vpsSchema,
+}).superRefine((env, ctx) => {
+  env.network.availabilityZones?.forEach((az, i) => {
+    if (!az.startsWith(env.region)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['network', 'availabilityZones', i],
+        input: az,
+        message: `an availability zone of the environment's region ${env.region} (e.g. ${env.region}a)`,
+      });
+    }
+  });
+});
+
+export type EnvironmentInput = z.input<typeof environmentSchema>;
+export type EnvironmentSettings = z.output<typeof environmentSchema>;
+export type StorageSettings = EnvironmentSettings['storage'];
+export type GpuSettings = EnvironmentSettings['gpu'];

@@ -1,0 +1,48 @@
+import { spawnSync } from 'node:child_process';
+import { ENVS, synthesized } from './support/synth';
+
+/** Resource types CloudFormation cannot tag (no Tags property); everything else must carry our tags. */
+const UNTAGGABLE = new Set([
+  'AWS::CDK::Metadata',
+  'AWS::S3::BucketPolicy',
+  'AWS::IAM::Policy',
+  'AWS::IAM::InstanceProfile',
+  'Custom::S3AutoDeleteObjects',
+]);
+
+describe.each(ENVS)('%s stacks', (envName) => {
+  test('are named <App>-<env>-<Part>', () => {
+    expect(Object.keys(synthesized(envName).templates)).toEqual([`AiAssets-${envName}-Storage`, `AiAssets-${envName}-Gpu`]);
+  });
+
+  test('tag every taggable resource with the app, the environment and the cost-allocation tag', () => {
+    const expected = [
+      { Key: 'App', Value: 'AiAssets' },
+      { Key: 'CostCenter', Value: `AiAssets-${envName}` },
+      { Key: 'Environment', Value: envName },
+    ];
+    let checked = 0;
+    for (const template of Object.values(synthesized(envName).templates)) {
+      for (const [id, resource] of Object.entries(template.Resources)) {
+        if (UNTAGGABLE.has(resource.Type)) continue;
+        checked += 1;
+        expect({ id, tags: resource.Properties?.Tags }).toEqual({ id, tags: expect.arrayContaining(expected) });
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe('the CDK app entry point (what `cdk synth -c env=<name>` runs)', () => {
+  const run = (context: object) =>
+    spawnSync('npx', ['tsx', 'bin/app.ts'], {
+      encoding: 'utf8',
+      env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify(context), CDK_OUTDIR: synthesized('dev').outdir + '-cli' },
+    });
+
+  test('rejects an unknown environment with the allowed names and a non-zero exit', () => {
+    const result = run({ env: 'qa' });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('Unknown environment "qa" (from -c env=qa); allowed: dev, staging, prod.');
+  });
+});

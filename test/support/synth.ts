@@ -1,0 +1,35 @@
+import { Template } from 'aws-cdk-lib/assertions';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { synthEnvironment, type SynthResult } from '../../lib/synth';
+
+const cache = new Map<string, SynthResult>();
+let workdir: string | undefined;
+
+/** A fresh temporary folder, removed when the test process exits. */
+export function tempDir(prefix: string): string {
+  workdir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'aiassets-test-'));
+  return fs.mkdtempSync(path.join(workdir, prefix));
+}
+process.on('exit', () => workdir && fs.rmSync(workdir, { recursive: true, force: true }));
+
+/** Synthesizes an environment once per test file (the real app, cdk.json context and cdk-nag). */
+export function synthesized(envName: string): SynthResult {
+  let result = cache.get(envName);
+  if (!result) {
+    result = synthEnvironment(envName, tempDir(`${envName}-`));
+    cache.set(envName, result);
+  }
+  return result;
+}
+
+/** The assertion template of one part (`Storage`, `Gpu`, ...) of an environment. */
+export function templateOf(envName: string, part: string): Template {
+  const result = synthesized(envName);
+  const name = Object.keys(result.templates).find((n) => n.endsWith(`-${envName}-${part}`));
+  if (!name) throw new Error(`no ${part} stack in ${envName}: ${Object.keys(result.templates).join(', ')}`);
+  return Template.fromJSON(result.templates[name]);
+}
+
+export const ENVS = ['dev', 'staging', 'prod'] as const;
