@@ -2,8 +2,10 @@ import { App, type Environment } from 'aws-cdk-lib';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EnvironmentConfig } from './config/load';
+import { dropRedundantProviderDependencies } from './cfn-tidy';
 import { addNagChecks } from './nag';
 import { GpuStack } from './stacks/gpu-stack';
+import { ObservabilityStack } from './stacks/observability-stack';
 import { StorageStack } from './stacks/storage-stack';
 import { tagStack } from './tagging';
 
@@ -11,6 +13,7 @@ import { tagStack } from './tagging';
 export interface EnvironmentStacks {
   readonly storage: StorageStack;
   readonly gpu: GpuStack;
+  readonly observability: ObservabilityStack;
 }
 
 /** `<App>-<env>-<Part>`: the stack name and id every tool (ops commands, CI) relies on. */
@@ -34,9 +37,19 @@ export function addEnvironment(app: App, config: EnvironmentConfig): Environment
     description: `${config.appName} ${config.envName}: ComfyUI GPU tier (stateless)`,
   });
   gpu.addStackDependency(storage, 'the GPU reads and writes the asset bucket');
+  const observability = new ObservabilityStack(app, stackName(config, 'Observability'), {
+    env,
+    config,
+    fleetId: gpu.spotFleet.fleet.ref,
+    alertTopic: gpu.alerts.topic,
+    description: `${config.appName} ${config.envName}: dashboard, alarms and budget`,
+  });
   const tags = { App: config.appName, Environment: config.envName, CostCenter: config.costCenter };
-  for (const stack of [storage, gpu]) tagStack(stack, tags);
-  return { storage, gpu };
+  for (const stack of [storage, gpu, observability]) {
+    tagStack(stack, tags);
+    dropRedundantProviderDependencies(stack);
+  }
+  return { storage, gpu, observability };
 }
 
 /** The feature flags and settings of cdk.json, so in-process synths (tests, synth-all) match `cdk synth`. */

@@ -1,4 +1,4 @@
-import { Aws, CfnResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { StorageSettings } from './config/schema';
@@ -62,22 +62,8 @@ export class AssetBucket extends Construct {
       serverAccessLogsPrefix: 'asset-bucket/',
       lifecycleRules: assetLifecycleRules(s),
     });
-    if (destroy) dropRedundantAutoDeleteDependency(Stack.of(this));
   }
 }
-
-/**
- * CDK's auto-delete provider declares DependsOn on its role although it already
- * references the role with GetAtt; cfn-lint reports that as W3005. Dropping the
- * duplicate keeps the lint gate at zero warnings without ignoring the rule.
- */
-function dropRedundantAutoDeleteDependency(stack: Stack): void {
-  const provider = stack.node.tryFindChild('Custom::S3AutoDeleteObjectsCustomResourceProvider');
-  const handler = provider?.node.tryFindChild('Handler');
-  const role = provider?.node.tryFindChild('Role');
-  if (handler instanceof CfnResource && role instanceof CfnResource) handler.removeResourceDependency(role);
-}
-
 /**
  * models/ is deliberately never moved to STANDARD_IA: every GPU boot syncs the
  * whole prefix, and IA's per-GB retrieval fee would cost more than it saves.

@@ -1,5 +1,6 @@
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { ASSET_PREFIXES } from './asset-bucket';
 import { acknowledge, managedPolicyFinding, wildcardResourceFinding } from './nag';
@@ -70,5 +71,37 @@ export class GpuInstanceRole extends Construct {
         reason: 'Object wildcard limited to one prefix of the asset bucket: the GPU syncs every model and workflow under it and writes images of names it cannot know ahead.',
       })),
     );
+  }
+
+  /** Lets the instance download exactly this bootstrap bundle (one object, no wildcard). */
+  allowBootstrapDownload(asset: s3assets.Asset): void {
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadBootstrapScripts',
+        actions: ['s3:GetObject'],
+        resources: [asset.bucket.arnForObjects(asset.s3ObjectKey)],
+      }),
+    );
+  }
+
+  /**
+   * Idle shutdown: the instance finds its fleet through its own tags and lowers
+   * that fleet's target capacity. ModifySpotFleetRequest is allowed on this
+   * one fleet request ARN and nothing else.
+   */
+  allowIdleShutdown(fleetArn: string): void {
+    // A separate policy, not the role's default one: the launch template depends on the
+    // default policy, and the fleet depends on the launch template (that would be a cycle).
+    const policy = new iam.Policy(this, 'IdleShutdown', {
+      roles: [this.role],
+      statements: [
+        new iam.PolicyStatement({ sid: 'ScaleOwnFleetToZero', actions: ['ec2:ModifySpotFleetRequest'], resources: [fleetArn] }),
+        new iam.PolicyStatement({ sid: 'FindOwnFleet', actions: ['ec2:DescribeTags'], resources: ['*'] }),
+      ],
+    });
+    acknowledge(policy, {
+      id: wildcardResourceFinding(this, '*'),
+      reason: 'ec2:DescribeTags has no resource-level permissions; the instance reads its own aws:ec2spot:fleet-request-id tag, which instance metadata is not documented to expose.',
+    });
   }
 }

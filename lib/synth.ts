@@ -1,7 +1,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { addEnvironment, createApp } from './app';
-import { loadEnvironment } from './config/load';
+import { loadEnvironment, type EnvironmentConfig } from './config/load';
 
 /** A CloudFormation template as synthesized (only the parts the tools read are typed). */
 export interface CfnTemplate {
@@ -34,9 +34,15 @@ interface ValidationReport {
  * instead of throwing, so callers decide how to report it.
  */
 export function synthEnvironment(envName: string, outdir: string): SynthResult {
+  return synthConfig(loadEnvironment(envName), outdir);
+}
+
+/** Synthesizes an already validated environment config (tests use it for variations of an environment). */
+export function synthConfig(config: EnvironmentConfig, outdir: string): SynthResult {
+  const envName = config.envName;
   fs.rmSync(outdir, { recursive: true, force: true });
   const app = createApp({ outdir, context: { env: envName } });
-  addEnvironment(app, loadEnvironment(envName));
+  addEnvironment(app, config);
   try {
     app.synth();
   } catch (error) {

@@ -1,5 +1,12 @@
 import { CfnResource, Stack, TagManager, Tags } from 'aws-cdk-lib';
 
+/**
+ * CDK renders Tags on dashboards, but the CloudFormation schema that cfn-lint
+ * validates against has no Tags there; leave them untagged rather than risk a
+ * failed deploy (dashboards are priced flat, not allocated by tag anyway).
+ */
+const NOT_TAGGED = ['AWS::CloudWatch::Dashboard'];
+
 /** Raw resource types that CDK's own providers create without tag support but CloudFormation can tag. */
 const RAW_TAGGABLE = new Set(['AWS::IAM::Role', 'AWS::Lambda::Function']);
 
@@ -10,7 +17,7 @@ const RAW_TAGGABLE = new Set(['AWS::IAM::Role', 'AWS::Lambda::Function']);
  * see every billable resource).
  */
 export function tagStack(stack: Stack, tags: Record<string, string>): void {
-  for (const [key, value] of Object.entries(tags)) Tags.of(stack).add(key, value);
+  for (const [key, value] of Object.entries(tags)) Tags.of(stack).add(key, value, { excludeResourceTypes: NOT_TAGGED });
   const list = Object.entries(tags)
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([Key, Value]) => ({ Key, Value }));

@@ -1,7 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ENVS, synthesized, tempDir } from './support/synth';
+import { ENVS, synthesized, synthesizedDevWith, tempDir } from './support/synth';
 
 function cfnLint(files: string[]) {
   return spawnSync('cfn-lint', ['--format', 'parseable', '--', ...files], { encoding: 'utf8' });
@@ -18,6 +18,18 @@ describe('cfn-lint', () => {
     const files = Object.keys(templates).map((name) => path.join(outdir, `${name}.template.json`));
     expect(files.length).toBeGreaterThanOrEqual(2);
     const run = cfnLint(files);
+    expect(run.stdout + run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  test('every optional feature switched on still lints clean (auto-stop, max price, three instance types, three AZs)', () => {
+    const variant = synthesizedDevWith((c) => {
+      c.observability = { autoStopOnWatcherFailure: true };
+      c.gpu = { maxSpotPriceUsd: 0.4, instanceTypes: ['g4dn.xlarge', 'g5.xlarge', 'g6.xlarge'] };
+      c.network.azCount = 3;
+    });
+    expect(variant.violations).toEqual([]);
+    const run = cfnLint(Object.keys(variant.templates).map((name) => path.join(variant.outdir, `${name}.template.json`)));
     expect(run.stdout + run.stderr).toBe('');
     expect(run.status).toBe(0);
   });

@@ -7,12 +7,34 @@ const UNTAGGABLE = new Set([
   'AWS::S3::BucketPolicy',
   'AWS::IAM::Policy',
   'AWS::IAM::InstanceProfile',
+  'AWS::EC2::Route',
+  'AWS::EC2::SubnetRouteTableAssociation',
+  'AWS::EC2::VPCGatewayAttachment',
+  'AWS::Lambda::Permission',
+  'AWS::SNS::Subscription',
+  'AWS::SNS::TopicPolicy',
   'Custom::S3AutoDeleteObjects',
+  'Custom::VpcRestrictDefaultSG',
+  'AWS::CloudWatch::Dashboard', // see lib/tagging.ts
+  'AWS::CloudWatch::Alarm', // tags are not used for alarm billing; CDK does not render them
+  'AWS::Budgets::Budget',
 ]);
+
+/** Where a resource keeps its tags: most in Tags; launch templates and fleets in TagSpecifications. */
+function tagsOf(resource: { Type: string; Properties?: Record<string, any> }): unknown {
+  const p = resource.Properties ?? {};
+  if (resource.Type === 'AWS::EC2::LaunchTemplate') return p.TagSpecifications?.[0]?.Tags;
+  if (resource.Type === 'AWS::EC2::SpotFleet') return p.SpotFleetRequestConfigData?.TagSpecifications?.[0]?.Tags;
+  return p.Tags;
+}
 
 describe.each(ENVS)('%s stacks', (envName) => {
   test('are named <App>-<env>-<Part>', () => {
-    expect(Object.keys(synthesized(envName).templates)).toEqual([`AiAssets-${envName}-Storage`, `AiAssets-${envName}-Gpu`]);
+    expect(Object.keys(synthesized(envName).templates)).toEqual([
+      `AiAssets-${envName}-Storage`,
+      `AiAssets-${envName}-Gpu`,
+      `AiAssets-${envName}-Observability`,
+    ]);
   });
 
   test('tag every taggable resource with the app, the environment and the cost-allocation tag', () => {
@@ -26,7 +48,7 @@ describe.each(ENVS)('%s stacks', (envName) => {
       for (const [id, resource] of Object.entries(template.Resources)) {
         if (UNTAGGABLE.has(resource.Type)) continue;
         checked += 1;
-        expect({ id, tags: resource.Properties?.Tags }).toEqual({ id, tags: expect.arrayContaining(expected) });
+        expect({ id, tags: tagsOf(resource) }).toEqual({ id, tags: expect.arrayContaining(expected) });
       }
     }
     expect(checked).toBeGreaterThanOrEqual(3);

@@ -11,7 +11,6 @@ export class ConfigError extends Error {
 export interface EnvironmentConfig extends EnvironmentSettings {
   readonly envName: string;
   readonly costCenter: string;
-  readonly network: EnvironmentSettings['network'] & { readonly availabilityZones: string[] };
 }
 
 export function isEnvironmentName(name: string): name is EnvironmentName {
@@ -40,10 +39,6 @@ export function validateEnvironment(envName: string, raw: unknown): EnvironmentC
     ...settings,
     envName,
     costCenter: settings.costCenter ?? `${settings.appName}-${envName}`,
-    network: {
-      ...settings.network,
-      availabilityZones: settings.network.availabilityZones ?? [`${settings.region}a`, `${settings.region}b`],
-    },
   };
 }
 

@@ -77,14 +77,23 @@ const gpuSchema = z.strictObject({
   readyTimeoutMinutes: wholeNumber(1, 60, 'minutes').default(20).describe('How long `gpu start --wait` waits for ComfyUI.'),
 });
 
+const observabilitySchema = z.strictObject({
+  bucketSizeAlarmGb: wholeNumber(1, 100000, 'GB').default(200).describe('Alarm when the asset bucket holds more than this (all storage classes).'),
+  noCapacityMinutes: wholeNumber(10, 1440, 'minutes')
+    .refine((m) => m % 5 === 0, { error: 'a multiple of 5 minutes from 10 to 1440 (Spot Fleet metrics have 5-minute periods)' })
+    .default(30)
+    .describe('Alarm when the fleet stays below its target capacity this long (no Spot capacity).'),
+  autoStopOnWatcherFailure: z
+    .boolean({ error: 'true or false' })
+    .default(false)
+    .describe('When the on-box idle watcher has failed (GPU running and idle for 2 x idleMinutes), a function sets the fleet capacity to 0 itself.'),
+});
+
 const networkSchema = z.strictObject({
   vpcCidr: ipv4Cidr(16, 24).default('10.40.0.0/16').describe('CIDR of the GPU VPC (public subnets only, no NAT gateway).'),
-  availabilityZones: z
-    .array(pattern(/^[a-z]{2}(-gov)?-[a-z]+-\d[a-z]$/, 'an availability zone name such as us-east-1a'))
-    .min(2, { error: 'a list of at least 2 availability zones in the region' })
-    .max(6, { error: 'a list of at most 6 availability zones' })
-    .optional()
-    .describe('AZs of the GPU subnets; defaults to `<region>a` and `<region>b` (no lookup, synth stays offline).'),
+  azCount: wholeNumber(2, 3, 'availability zones')
+    .default(2)
+    .describe('Public subnets in this many AZs (the first ones Fn::GetAZs returns at deploy time; no lookup at synth).'),
   comfyuiIngressCidr: ipv4Cidr(32, 32).describe('The VPS address as a /32: the only source allowed to reach ComfyUI on 8188.'),
 });
 
@@ -125,22 +134,13 @@ export const environmentSchema = z.strictObject({
     .describe('Value of the CostCenter cost-allocation tag; defaults to `<App>-<env>`.'),
   storage: storageSchema.prefault({}),
   gpu: gpuSchema.prefault({}),
+  observability: observabilitySchema.prefault({}),
   network: networkSchema,
   vps: vpsSchema,
-}).superRefine((env, ctx) => {
-  env.network.availabilityZones?.forEach((az, i) => {
-    if (!az.startsWith(env.region)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['network', 'availabilityZones', i],
-        input: az,
-        message: `an availability zone of the environment's region ${env.region} (e.g. ${env.region}a)`,
-      });
-    }
-  });
 });
 
 export type EnvironmentInput = z.input<typeof environmentSchema>;
 export type EnvironmentSettings = z.output<typeof environmentSchema>;
 export type StorageSettings = EnvironmentSettings['storage'];
 export type GpuSettings = EnvironmentSettings['gpu'];
+export type ObservabilitySettings = EnvironmentSettings['observability'];

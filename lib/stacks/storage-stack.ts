@@ -19,5 +19,6 @@ export class StorageStack extends Stack {
       removalPolicy: props.config.removalPolicy,
     });
     new CfnOutput(this, 'AssetBucketName', { value: this.assets.bucket.bucketName });
+    new CfnOutput(this, 'AccessLogBucketName', { value: this.assets.accessLogs.bucketName });
   }
 }

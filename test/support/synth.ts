@@ -2,7 +2,9 @@ import { Template } from 'aws-cdk-lib/assertions';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { synthEnvironment, type SynthResult } from '../../lib/synth';
+import { environments } from '../../lib/config/environments';
+import { validateEnvironment } from '../../lib/config/load';
+import { synthConfig, synthEnvironment, type SynthResult } from '../../lib/synth';
 
 const cache = new Map<string, SynthResult>();
 let workdir: string | undefined;
@@ -33,3 +35,17 @@ export function templateOf(envName: string, part: string): Template {
 }
 
 export const ENVS = ['dev', 'staging', 'prod'] as const;
+
+/** Synthesizes dev with one change to its raw config (for "what does this change do" tests). */
+export function synthesizedDevWith(change: (raw: any) => void): SynthResult {
+  const raw = structuredClone(environments.dev) as any;
+  change(raw);
+  return synthConfig(validateEnvironment('dev', raw), tempDir('dev-variant-'));
+}
+
+/** The template of one part of a synth result. */
+export function partOf(result: SynthResult, part: string): Template {
+  const name = Object.keys(result.templates).find((n) => n.endsWith(`-${part}`));
+  if (!name) throw new Error(`no ${part} stack: ${Object.keys(result.templates).join(', ')}`);
+  return Template.fromJSON(result.templates[name]);
+}

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# One idle check, run every minute by comfyui-idle.timer. After IDLE_MINUTES
+# consecutive idle minutes it sets the Spot Fleet's target capacity to 0. It
+# never powers the instance off itself: a maintain fleet would just replace it.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+load_env
+require METRIC_NAMESPACE ENV_NAME
+require_int COMFYUI_PORT IDLE_MINUTES IDLE_GPU_UTIL_PERCENT BOOT_GRACE_MINUTES
+((IDLE_MINUTES > 0)) || die "IDLE_MINUTES must be at least 1" # 0 would act on every check
+
+STATE_DIR=${STATE_DIR:-/var/lib/comfyui}
+UPTIME_FILE=${UPTIME_FILE:-/proc/uptime}
+COUNTER_FILE=$STATE_DIR/idle-minutes
+REQUESTED_FILE=$STATE_DIR/scale-down-requested-at # counter value of the last successful request
+SESSION_PATTERNS=(ssm:ssm-session-worker 'ssh:sshd(-session)?: [^ ]+@pts')
+
+signal_errors=0
+signal_error() {
+  log "unreadable signal, counted as busy: $*"
+  signal_errors=$((signal_errors + 1))
+}
+
+# Sets gpu to the highest utilization over all GPUs, or to "error".
+read_gpu() {
+  local out line max=-1
+  if ! out=$(nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits 2>&1); then
+    signal_error "nvidia-smi failed: ${out//$'\n'/ }"
+    gpu=error
+    return
+  fi
+  while read -r line; do
+    if [[ ! $line =~ ^[0-9]+$ ]]; then
+      signal_error "nvidia-smi printed '${out//$'\n'/ }'"
+      gpu=error
+      return
+    fi
+    if ((10#$line > max)); then max=$((10#$line)); fi
+  done <<<"$out"
+  gpu=$max
+}
+
+# Sets queue to "<running> <pending>" from ComfyUI's /queue, or to "error".
+read_queue() {
+  local body
+  if ! body=$(curl -fsS --max-time 5 "http://127.0.0.1:$COMFYUI_PORT/queue" 2>&1); then
+    signal_error "GET /queue failed: $body"
+    queue=error
+    return
+  fi
+  if ! queue=$(python3 -c '
+import json, sys
+q = json.load(sys.stdin)
+running, pending = q["queue_running"], q["queue_pending"]
+if not (isinstance(running, list) and isinstance(pending, list)):
+    sys.exit(1)
+print(len(running), len(pending))' <<<"$body" 2>/dev/null); then
+    signal_error "GET /queue returned unexpected content: ${body:0:200}"
+    queue=error
+  fi
+}
+
+# Sets sessions to the kinds of open interactive sessions ("" when none).
+read_sessions() {
+  local entry rc
+  sessions=""
+  for entry in "${SESSION_PATTERNS[@]}"; do
+    rc=0
+    pgrep -f "${entry#*:}" >/dev/null || rc=$?
+    case $rc in
+      0) sessions+="${sessions:+,}${entry%%:*}" ;;
+      1) ;;
+      *)
+        signal_error "pgrep for ${entry%%:*} sessions exited $rc"
+        sessions+="${sessions:+,}error"
+        ;;
+    esac
+  done
+}
+
+# On final failure: publish the failure and exit non-zero; the next check retries.
+fail_scale_down() {
+  log "scale-down failed: $*; the next check tries again"
+  put_metric IdleShutdownFailures 1
+  exit 1
+}
+
+scale_fleet_to_zero() {
+  local iid fleet
+  iid=$(instance_id) || fail_scale_down "could not read the instance id from IMDS"
+  # DescribeTags, not metadata tags: aws:-prefixed tags are not promised there.
+  fleet=$(retry 3 aws ec2 describe-tags --filters "Name=resource-id,Values=$iid" \
+    "Name=key,Values=aws:ec2spot:fleet-request-id" --query 'Tags[0].Value' --output text) ||
+    fail_scale_down "describe-tags failed for $iid"
+  [[ $fleet =~ ^sfr-[0-9a-f-]+$ ]] || fail_scale_down "$iid has no Spot Fleet tag (got '$fleet')"
+  retry 3 aws ec2 modify-spot-fleet-request --spot-fleet-request-id "$fleet" --target-capacity 0 >/dev/null ||
+    fail_scale_down "modify-spot-fleet-request $fleet failed 3 times"
+  printf '%s\n' "$counter" >"$REQUESTED_FILE"
+  log "scale-down requested: $fleet target capacity 0 (instance $iid)"
+  put_metric IdleShutdownActions 1
+}
+
+mkdir -p "$STATE_DIR"
+read_gpu
+read_queue
+read_sessions
+
+uptime=$(cut -d ' ' -f 1 "$UPTIME_FILE" 2>/dev/null || true)
+uptime=${uptime%%.*}
+[[ $uptime =~ ^[0-9]+$ ]] || die "cannot read the uptime from $UPTIME_FILE"
+grace=$((BOOT_GRACE_MINUTES * 60))
+previous=$(cat "$COUNTER_FILE" 2>/dev/null || true)
+[[ $previous =~ ^[0-9]+$ ]] || previous=0
+
+idle=no
+if [[ $gpu != error && $queue == "0 0" && -z $sessions ]] && ((gpu < IDLE_GPU_UTIL_PERCENT)); then idle=yes; fi
+
+action=none
+if ((uptime < grace)); then
+  counter=0 action=boot-grace
+  # ComfyUI is still starting during the grace period: errors then are expected.
+  signal_errors=0
+elif [[ $idle == yes ]]; then
+  counter=$((previous + 1))
+else
+  counter=0
+fi
+if ((counter == 0)); then rm -f "$REQUESTED_FILE"; fi
+printf '%s\n' "$counter" >"$COUNTER_FILE"
+
+if ((counter >= IDLE_MINUTES)); then
+  requested=$(cat "$REQUESTED_FILE" 2>/dev/null || true)
+  # After a successful request the fleet terminates us; ask again only after
+  # another full idle period (someone may have raised the capacity meanwhile).
+  if [[ $requested =~ ^[0-9]+$ ]] && ((counter < requested + IDLE_MINUTES)); then
+    action=already-requested
+  else
+    action=scale-to-zero
+  fi
+fi
+
+log "idle-check gpu=$gpu queue=${queue/ //} sessions=${sessions:-none} uptime=${uptime}s idle=$idle counter=$counter/$IDLE_MINUTES action=$action"
+put_metric IdleMinutes "$counter"
+for ((i = 0; i < signal_errors; i++)); do put_metric IdleSignalErrors 1; done
+if [[ $action == scale-to-zero ]]; then scale_fleet_to_zero; fi

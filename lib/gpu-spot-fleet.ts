@@ -1,0 +1,79 @@
+import { Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import { Construct } from 'constructs';
+import { acknowledge, managedPolicyFinding } from './nag';
+
+export interface GpuSpotFleetProps {
+  readonly launchTemplate: ec2.LaunchTemplate;
+  readonly instanceTypes: string[];
+  readonly subnets: ec2.ISubnet[];
+  /** Target capacity at creation. The template never changes it afterwards unless this value changes. */
+  readonly initialCapacity: number;
+  readonly maxSpotPriceUsd?: number;
+  /** Tags of the fleet request itself (instance tags come from the launch template). */
+  readonly tags: Record<string, string>;
+}
+
+/**
+ * The Spot Fleet that runs the GPU: `maintain` with stop-on-interruption, so
+ * an interrupted instance keeps its root volume and can come back, and so its
+ * capacity can be changed at run time (ModifySpotFleetRequest works only on
+ * maintain fleets). Scaling to zero means lowering the target capacity.
+ *
+ * CloudFormation replaces a Spot Fleet (terminating its instances) on any
+ * change except TargetCapacity, ExcessCapacityTerminationPolicy and Context;
+ * the README lists what that means in config terms.
+ */
+export class GpuSpotFleet extends Construct {
+  readonly fleet: ec2.CfnSpotFleet;
+  readonly fleetRole: iam.Role;
+
+  constructor(scope: Construct, id: string, props: GpuSpotFleetProps) {
+    super(scope, id);
+    this.fleetRole = new iam.Role(this, 'FleetRole', {
+      assumedBy: new iam.ServicePrincipal('spotfleet.amazonaws.com'),
+      description: 'Lets Spot Fleet launch, tag and terminate the GPU instances',
+      managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonEC2SpotFleetTaggingRole')],
+    });
+    acknowledge(this.fleetRole, {
+      id: managedPolicyFinding('service-role/AmazonEC2SpotFleetTaggingRole'),
+      reason: 'The AWS-documented policy for a Spot Fleet role: the fleet must run, tag and terminate instances it has not created yet, so no narrower resource exists.',
+    });
+
+    const overrides = props.instanceTypes.flatMap((instanceType) =>
+      props.subnets.map((subnet) => ({ instanceType, subnetId: subnet.subnetId })),
+    );
+    this.fleet = new ec2.CfnSpotFleet(this, 'Fleet', {
+      spotFleetRequestConfigData: {
+        type: 'maintain',
+        iamFleetRole: this.fleetRole.roleArn,
+        allocationStrategy: 'priceCapacityOptimized',
+        instanceInterruptionBehavior: 'stop',
+        targetCapacity: props.initialCapacity,
+        excessCapacityTerminationPolicy: 'default',
+        spotPrice: props.maxSpotPriceUsd?.toFixed(4),
+        launchTemplateConfigs: [
+          {
+            // `$Latest`, not a version number: a new template version (user data, AMI) must not replace the fleet.
+            launchTemplateSpecification: { launchTemplateId: props.launchTemplate.launchTemplateId, version: '$Latest' },
+            overrides,
+          },
+        ],
+        tagSpecifications: [
+          {
+            resourceType: 'spot-fleet-request',
+            tags: Object.entries(props.tags)
+              .sort(([a], [b]) => a.localeCompare(b))
+              .map(([key, value]) => ({ key, value })),
+          },
+        ],
+      },
+    });
+  }
+
+  /** The fleet request's ARN, for policies scoped to this fleet only. */
+  get fleetArn(): string {
+    return Stack.of(this).formatArn({ service: 'ec2', resource: 'spot-fleet-request', resourceName: this.fleet.ref });
+  }
+}

@@ -1,0 +1,59 @@
+import { CfnResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import * as path from 'node:path';
+import { dependOnlyOn } from './cfn-tidy';
+import { acknowledge, wildcardResourceFinding } from './nag';
+
+export interface SmallFunctionProps {
+  /** Folder under assets/lambda/ holding index.js (plain Node.js, SDK v3 from the runtime). */
+  readonly codeDir: string;
+  readonly description: string;
+  readonly environment: Record<string, string>;
+  readonly removalPolicy: 'destroy' | 'retain';
+}
+
+/**
+ * A small Node.js function with its own role and log group: no AWS managed
+ * policy (the role may write only its own log group), a retention on the logs,
+ * and the latest runtime.
+ */
+export class SmallFunction extends Construct {
+  readonly function: lambda.Function;
+  readonly role: iam.Role;
+
+  constructor(scope: Construct, id: string, props: SmallFunctionProps) {
+    super(scope, id);
+    const logGroup = new logs.LogGroup(this, 'Logs', {
+      retention: logs.RetentionDays.ONE_MONTH,
+      removalPolicy: props.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    });
+    this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: props.description });
+    this.function = new lambda.Function(this, 'Function', {
+      runtime: lambda.Runtime.NODEJS_24_X,
+      handler: 'index.handler',
+      code: lambda.Code.fromAsset(path.join(__dirname, '..', 'assets', 'lambda', props.codeDir)),
+      description: props.description,
+      timeout: Duration.seconds(30),
+      memorySize: 128,
+      role: this.role,
+      logGroup,
+      environment: props.environment,
+    });
+    logGroup.grantWrite(this.role);
+    acknowledge(this.role.node.findChild('DefaultPolicy'), {
+      id: wildcardResourceFinding(this, `${logGroup.logGroupArn}:*`),
+      reason: "Log streams of the function's own log group; Lambda generates the stream names.",
+    });
+    // The function must wait for its policy, but not declare the role it already references (cfn-lint W3005).
+    const policy = this.role.node.findChild('DefaultPolicy').node.defaultChild as CfnResource;
+    dependOnlyOn(this.function.node.defaultChild as CfnResource, [policy]);
+  }
+
+  /** Adds a statement to the function's role. */
+  allow(statement: iam.PolicyStatement): void {
+    this.role.addToPrincipalPolicy(statement);
+  }
+}

@@ -1,0 +1,159 @@
+import { Match } from 'aws-cdk-lib/assertions';
+import { partOf, synthesizedDevWith, templateOf } from './support/synth';
+
+const obs = templateOf('dev', 'Observability');
+const alarms = () => Object.values(obs.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties as Record<string, any>);
+const alarm = (idPart: string) => {
+  const found = Object.entries(obs.findResources('AWS::CloudWatch::Alarm')).filter(([id]) => id.includes(idPart));
+  expect(found).toHaveLength(1);
+  return found[0][1].Properties as Record<string, any>;
+};
+const expressionOf = (a: Record<string, any>) => a.Metrics.find((m: any) => m.Expression)?.Expression;
+
+/** The dashboard body with every token replaced by a marker, parsed as CloudWatch reads it. */
+function dashboardBody(): any {
+  const [body] = Object.values(obs.findResources('AWS::CloudWatch::Dashboard'));
+  const [, parts] = body.Properties.DashboardBody['Fn::Join'];
+  return JSON.parse(parts.map((p: any) => (typeof p === 'string' ? p : 'TOKEN')).join(''));
+}
+
+describe('alarms', () => {
+  test('six alarms, each to the alert topic, missing data not breaching, with a description that says what to do', () => {
+    expect(alarms()).toHaveLength(6);
+    for (const a of alarms()) {
+      expect(a.AlarmActions).toEqual([{ 'Fn::GetStackOutput': expect.objectContaining({ StackName: 'AiAssets-dev-Gpu' }) }]);
+      expect(a.TreatMissingData).toBe('notBreaching');
+      expect(a.AlarmDescription.length).toBeGreaterThan(60);
+    }
+  });
+
+  test('watcher failed: the GPU runs and has been idle more than 2 x idleMinutes', () => {
+    const a = alarm('WatcherFailed');
+    expect(expressionOf(a)).toBe('IF(fulfilled > 0 AND idle > 30, 1, 0)');
+    expect(a).toMatchObject({ Threshold: 1, EvaluationPeriods: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
+    const idle = a.Metrics.find((m: any) => m.Id === 'idle').MetricStat;
+    expect(idle.Metric).toEqual({ Namespace: 'AiAssets/Gpu', MetricName: 'IdleMinutes', Dimensions: [{ Name: 'Environment', Value: 'dev' }] });
+    const fulfilled = a.Metrics.find((m: any) => m.Id === 'fulfilled').MetricStat.Metric;
+    expect(fulfilled).toMatchObject({ Namespace: 'AWS/EC2Spot', MetricName: 'FulfilledCapacity' });
+    expect(fulfilled.Dimensions[0].Name).toBe('FleetRequestId');
+  });
+
+  test('watcher silent: running 15 minutes without idle checks', () => {
+    const a = alarm('WatcherSilent');
+    expect(expressionOf(a)).toBe('IF(fulfilled > 0 AND FILL(checks, 0) == 0, 1, 0)');
+    expect(a.EvaluationPeriods).toBe(3);
+  });
+
+  test('no Spot capacity: below target for noCapacityMinutes (30 = 6 periods of 5 minutes)', () => {
+    const a = alarm('NoSpotCapacity');
+    expect(expressionOf(a)).toBe('IF(target - fulfilled > 0, 1, 0)');
+    expect(a.EvaluationPeriods).toBe(6);
+  });
+
+  test('an idle-shutdown failure published by the watcher', () => {
+    const a = alarm('IdleShutdownFailed');
+    expect(a).toMatchObject({ MetricName: 'IdleShutdownFailures', Namespace: 'AiAssets/Gpu', Statistic: 'Sum', Threshold: 1 });
+  });
+
+  test('unreadable signals keep a GPU busy: 10 in 15 minutes alarm', () => {
+    const a = alarm('SignalsUnreadable');
+    expect(a).toMatchObject({ MetricName: 'IdleSignalErrors', Statistic: 'Sum', Period: 900, Threshold: 10 });
+  });
+
+  test('the bucket grew past the configured size (all storage classes, in GB)', () => {
+    const a = alarm('BucketTooLarge');
+    expect(expressionOf(a)).toBe('(FILL(standard, 0) + FILL(standard_ia, 0) + FILL(glacier_ir, 0)) / 1073741824');
+    expect(a).toMatchObject({ Threshold: 200, ComparisonOperator: 'GreaterThanThreshold' });
+  });
+
+  test('optionally, a function scales the fleet to 0 when the watcher failed', () => {
+    obs.resourceCountIs('AWS::Lambda::Function', 0);
+    const variant = synthesizedDevWith((c) => (c.observability = { autoStopOnWatcherFailure: true }));
+    expect(variant.violations).toEqual([]);
+    const withAutoStop = partOf(variant, 'Observability');
+    withAutoStop.resourceCountIs('AWS::Lambda::Function', 1);
+    const watcher = Object.entries(withAutoStop.findResources('AWS::CloudWatch::Alarm')).find(([id]) => id.includes('WatcherFailed'))![1];
+    expect(watcher.Properties.AlarmActions).toHaveLength(2);
+    withAutoStop.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'ec2:ModifySpotFleetRequest', Sid: 'ScaleFleetToZero' })]) },
+    });
+  });
+});
+
+describe('dashboard', () => {
+  test('one dashboard per environment with every panel the runbook names', () => {
+    obs.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+    obs.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: 'AiAssets-dev-gpu' });
+    const titles = dashboardBody().widgets.map((w: any) => w.properties.title).filter(Boolean);
+    expect(titles).toEqual([
+      'Alarms',
+      'GPU utilization (%)',
+      'GPU memory',
+      'Fleet capacity',
+      'Idle minutes',
+      'Idle shutdowns',
+      'CPU (%) and network (bytes)',
+      'Bucket size by storage class (bytes)',
+      'Bucket objects',
+      'Estimated charges (USD, us-east-1)',
+    ]);
+  });
+
+  test('the guide explains each panel; the alarm widget lists all six alarms', () => {
+    const widgets = dashboardBody().widgets;
+    const text = widgets.find((w: any) => w.type === 'text').properties.markdown;
+    for (const panel of ['Alarms', 'GPU utilization', 'Fleet capacity', 'Idle minutes', 'Idle shutdowns', 'Bucket', 'Estimated charges']) {
+      expect(text).toContain(`| ${panel}`);
+    }
+    expect(widgets.find((w: any) => w.type === 'alarm').properties.alarms).toHaveLength(6);
+  });
+
+  test('GPU panels read the agent nvidia_smi metrics of this environment; estimated charges come from us-east-1', () => {
+    const metrics = JSON.stringify(dashboardBody());
+    expect(metrics).toContain(`SEARCH('Namespace=\\"CWAgent\\" MetricName=\\"nvidia_smi_utilization_gpu\\" Environment=\\"dev\\"', 'Average', 60)`);
+    expect(metrics).toContain('nvidia_smi_utilization_memory');
+    const charges = dashboardBody().widgets.find((w: any) => w.properties.title?.startsWith('Estimated charges'));
+    expect(charges.properties.region).toBe('us-east-1');
+    expect(charges.properties.metrics[0].slice(0, 4)).toEqual(['AWS/Billing', 'EstimatedCharges', 'Currency', 'USD']);
+  });
+
+  test('capacity, idle and bucket panels use the fleet, host and S3 metrics', () => {
+    const metrics = JSON.stringify(dashboardBody());
+    for (const name of ['TargetCapacity', 'FulfilledCapacity', 'IdleMinutes', 'IdleShutdownActions', 'IdleShutdownFailures', 'IdleSignalErrors', 'CPUUtilization', 'NetworkIn', 'BucketSizeBytes', 'NumberOfObjects']) {
+      expect(metrics).toContain(`"${name}"`);
+    }
+    for (const storage of ['StandardStorage', 'StandardIAStorage', 'GlacierInstantRetrievalStorage']) expect(metrics).toContain(storage);
+  });
+});
+
+describe('budget', () => {
+  test('monthly cost budget from config, filtered by the cost-allocation tag, e-mails at 80 % and 100 % actual and 100 % forecast', () => {
+    obs.hasResourceProperties('AWS::Budgets::Budget', {
+      Budget: {
+        BudgetName: 'AiAssets-dev-monthly',
+        BudgetType: 'COST',
+        TimeUnit: 'MONTHLY',
+        BudgetLimit: { Amount: 50, Unit: 'USD' },
+        FilterExpression: { Tags: { Key: 'CostCenter', Values: ['AiAssets-dev'], MatchOptions: ['EQUALS'] } },
+      },
+    });
+    const [budget] = Object.values(obs.findResources('AWS::Budgets::Budget'));
+    const notifications = budget.Properties.NotificationsWithSubscribers.map((n: any) => [
+      n.Notification.NotificationType,
+      n.Notification.Threshold,
+      n.Notification.ThresholdType,
+      n.Subscribers,
+    ]);
+    const mail = [{ SubscriptionType: 'EMAIL', Address: 'ops@example.com' }];
+    expect(notifications).toEqual([
+      ['ACTUAL', 80, 'PERCENTAGE', mail],
+      ['ACTUAL', 100, 'PERCENTAGE', mail],
+      ['FORECASTED', 100, 'PERCENTAGE', mail],
+    ]);
+  });
+
+  test('the amount follows the config', () => {
+    const bigger = partOf(synthesizedDevWith((c) => (c.monthlyBudgetUsd = 75)), 'Observability');
+    bigger.hasResourceProperties('AWS::Budgets::Budget', { Budget: Match.objectLike({ BudgetLimit: { Amount: 75, Unit: 'USD' } }) });
+  });
+});

@@ -1,0 +1,264 @@
+import Ajv from 'ajv';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parse } from 'yaml';
+import { renderBundle, requiredSecrets, type VpsBundle, type VpsBundleSettings } from '../../lib/vps/bundle';
+import {
+  badPorts,
+  badServerBlocks,
+  badVolumes,
+  type Compose,
+  documentedVariables,
+  envOf,
+  literalSecrets,
+  missingHealthOrRestart,
+  referencedVariables,
+  resourceTotals,
+  unpinnedImages,
+} from './support-compose/compose-rules';
+
+const GATEWAY_IMAGE = 'ghcr.io/example/mcp-gateway:1.4.2';
+const WITH_GATEWAY: VpsBundleSettings = {
+  appName: 'AiAssets',
+  envName: 'dev',
+  hostnames: { n8n: 'n8n.dev.example.com', sim: 'sim.dev.example.com', mcp: 'mcp.dev.example.com' },
+  letsEncryptEmail: 'ops@example.com',
+  mcpGatewayImage: GATEWAY_IMAGE,
+};
+const NO_GATEWAY: VpsBundleSettings = {
+  appName: 'AiAssets',
+  envName: 'dev',
+  hostnames: { n8n: 'n8n.dev.example.com', sim: 'sim.dev.example.com' },
+  letsEncryptEmail: 'ops@example.com',
+};
+
+interface Rendered {
+  settings: VpsBundleSettings;
+  bundle: VpsBundle;
+  text: string;
+  compose: Compose;
+  hosts: string[];
+}
+function render(settings: VpsBundleSettings): Rendered {
+  const bundle = renderBundle(settings);
+  const text = bundle.files['docker-compose.yml'];
+  const { n8n, sim, mcp } = settings.hostnames;
+  const hosts = settings.mcpGatewayImage && mcp ? [n8n, sim, mcp] : [n8n, sim];
+  return { settings, bundle, text, compose: parse(text, { merge: true }) as Compose, hosts };
+}
+const VARIANTS: Array<[string, Rendered]> = [
+  ['with the gateway', render(WITH_GATEWAY)],
+  ['without the gateway', render(NO_GATEWAY)],
+];
+const clone = (c: Compose): Compose => structuredClone(c);
+
+// The compose-spec schema dclint bundles (draft-07; Ajv 8 speaks draft-07 by default).
+const schema = JSON.parse(fs.readFileSync(path.join(__dirname, '..', '..', 'node_modules', 'dclint', 'schemas', 'compose.schema.json'), 'utf8'));
+const { $schema: schemaDialect, ...schemaBody } = schema;
+const validateSchema = new Ajv({ allErrors: true, strict: false, allowUnionTypes: true }).compile(schemaBody);
+const schemaErrors = (doc: unknown) => (validateSchema(doc) ? [] : (validateSchema.errors ?? []).map((e) => `${e.instancePath} ${e.message}`));
+
+test('the compose-spec schema is draft-07 and rejects an invalid file', () => {
+  expect(schemaDialect).toMatch(/draft-07/);
+  const broken = clone(VARIANTS[0][1].compose) as unknown as { services: Record<string, Record<string, unknown>> };
+  broken.services.nginx.ports = '80:80'; // must be a list
+  broken.services.redis.restart_policy = 'always'; // not a compose key
+  expect(schemaErrors(broken).length).toBeGreaterThanOrEqual(2);
+});
+
+describe.each(VARIANTS)('rendered stack %s', (_label, { settings, bundle, text, compose, hosts }) => {
+  test('validates against the compose-spec schema', () => {
+    expect(schemaErrors(compose)).toEqual([]);
+  });
+
+  test('has a fixed project name, so every release reuses the same volumes', () => {
+    expect(compose.name).toBe('aiassets-dev');
+  });
+
+  test('pins every image to a specific version', () => {
+    expect(unpinnedImages(compose)).toEqual([]);
+  });
+
+  test('gives every service a health check and a restart policy', () => {
+    expect(missingHealthOrRestart(compose)).toEqual([]);
+  });
+
+  test('publishes ports only on nginx, exactly 80 and 443', () => {
+    expect(badPorts(compose)).toEqual([]);
+  });
+
+  test('uses only named volumes plus read-only config from the bundle', () => {
+    expect(badVolumes(compose, Object.keys(bundle.files))).toEqual([]);
+  });
+
+  test('holds no literal secret: every secret comes from .env with :?', () => {
+    expect(literalSecrets(compose, text)).toEqual([]);
+    expect(referencedVariables(text)).toEqual(requiredSecrets(settings).sort());
+  });
+
+  test('documents every referenced variable in .env.example', () => {
+    const { documented, problems } = documentedVariables(bundle.files['.env.example']);
+    expect(problems).toEqual([]);
+    expect(referencedVariables(text).filter((v) => !documented.includes(v))).toEqual([]);
+  });
+
+  test('fits 2 vCPU and 8 GB with room for the OS', () => {
+    const { cpus, memoryMiB, problems } = resourceTotals(compose);
+    expect(problems).toEqual([]);
+    expect(cpus).toBeLessThanOrEqual(2);
+    expect(memoryMiB).toBeLessThanOrEqual(7 * 1024);
+  });
+
+  test('keeps databases on the internal network only', () => {
+    expect(compose.networks?.backend?.internal).toBe(true);
+    for (const name of ['postgres', 'redis', 'sim-realtime', 'sim-migrations']) expect(compose.services[name].networks).toEqual(['backend']);
+    for (const name of ['n8n', 'n8n-worker', 'sim', 'ollama']) expect(compose.services[name].networks).toEqual(['backend', 'egress']);
+  });
+
+  test('renders one TLS server block per host name, with WebSocket upgrade and the rate limit', () => {
+    const sites = Object.entries(bundle.files).filter(([f]) => f.startsWith('nginx/sites/')).map(([, c]) => c);
+    expect(badServerBlocks(sites, hosts)).toEqual([]);
+    const nginxConf = bundle.files['nginx/nginx.conf'];
+    expect(nginxConf).toMatch(/limit_req_zone \$binary_remote_addr zone=perip:10m rate=10r\/s;/);
+    expect(nginxConf).toMatch(/map \$http_upgrade \$connection_upgrade/);
+    const port80 = bundle.files['nginx/sites/00-default.conf'];
+    expect(port80).toContain(`server_name ${hosts.join(' ')};`);
+    expect(port80).toMatch(/location \^~ \/\.well-known\/acme-challenge\/ \{\s+root \/var\/www\/certbot;/);
+    expect(port80).toContain('return 301 https://$host$request_uri;');
+  });
+
+  test('asks certbot for exactly the served host names with the configured e-mail', () => {
+    const env = envOf(compose.services.certbot);
+    expect(String(env.CERTBOT_DOMAINS).split(' ')).toEqual(hosts);
+    expect(env.CERTBOT_EMAIL).toBe('ops@example.com');
+  });
+
+  test('leaves no template placeholder or marker in any file', () => {
+    for (const [file, content] of Object.entries(bundle.files)) {
+      expect([file, /\{\{[A-Z_]+\}\}|@gateway-(begin|end)/.test(content)]).toEqual([file, false]);
+    }
+  });
+});
+
+// Each rule must be able to fail: a broken copy of the real stack is caught.
+// breakIt may return a replacement for the compose text.
+test.each<[string, (c: Compose, text: string) => string | void, (c: Compose, text: string) => string[]]>([
+  ['latest tag', (c) => void (c.services.redis.image = 'redis:latest'), (c) => unpinnedImages(c)],
+  ['floating major tag', (c) => void (c.services.postgres.image = 'postgres:15'), (c) => unpinnedImages(c)],
+  ['missing health check', (c) => void delete c.services.ollama.healthcheck, (c) => missingHealthOrRestart(c)],
+  ['restart policy of on-failure', (c) => void (c.services.sim.restart = 'on-failure'), (c) => missingHealthOrRestart(c)],
+  ['published database port', (c) => void (c.services.postgres.ports = ['5432:5432']), (c) => badPorts(c)],
+  ['third nginx port', (c) => void (c.services.nginx.ports = ['80:80', '443:443', '8080:8080']), (c) => badPorts(c)],
+  ['host bind mount', (c) => void c.services.n8n.volumes?.push('/srv/n8n:/data'), (c) => badVolumes(c, Object.keys(VARIANTS[0][1].bundle.files))],
+  ['writable config mount', (c) => void (c.services.redis.volumes = ['./redis/redis.conf:/etc/redis.conf']), (c) => badVolumes(c, Object.keys(VARIANTS[0][1].bundle.files))],
+  ['volume not declared at top level', (c) => void (c.services.redis.volumes = ['cache:/data']), (c) => badVolumes(c, Object.keys(VARIANTS[0][1].bundle.files))],
+  ['literal password', (c) => void ((envOf(c.services.postgres) as Record<string, string>).POSTGRES_PASSWORD = 'hunter2hunter2'), literalSecrets],
+  ['password in a URL', (c) => void ((envOf(c.services.sim) as Record<string, string>).DATABASE_URL = 'postgresql://sim:hunter2@postgres/sim'), literalSecrets],
+  ['defaulted secret', (_c, text) => `${text}\nx-extra: \${REDIS_PASSWORD:-redis}\n`, literalSecrets],
+  ['memory total over budget', (c) => void (c.services.ollama.deploy = { resources: { limits: { cpus: '0.5', memory: '4G' } } }), (c) => overBudget(c)],
+  ['missing CPU limit', (c) => void delete c.services.n8n.deploy, (c) => resourceTotals(c).problems],
+])('the rules catch a %s', (_label, breakIt, rule) => {
+  const compose = clone(VARIANTS[0][1].compose);
+  const text = VARIANTS[0][1].text;
+  expect(rule(compose, text)).toEqual([]);
+  const brokenText = breakIt(compose, text) ?? text;
+  expect(rule(compose, brokenText).length).toBeGreaterThan(0);
+});
+
+function overBudget(c: Compose): string[] {
+  const { cpus, memoryMiB } = resourceTotals(c);
+  return cpus > 2 || memoryMiB > 7 * 1024 ? [`${cpus} CPUs, ${memoryMiB} MiB`] : [];
+}
+
+test('the rules catch an undocumented variable, a server block without WebSocket headers and a missing one', () => {
+  expect(documentedVariables('# ok\nA=change-me\nB=change-me\n').problems).toEqual(['B has no comment above it']);
+  expect(documentedVariables('# real value\nA=3f9a0c\n').problems).toHaveLength(1);
+  const site = VARIANTS[0][1].bundle.files['nginx/sites/n8n.dev.example.com.conf'];
+  expect(badServerBlocks([site.replace(/proxy_set_header Upgrade .*\n/, '')], ['n8n.dev.example.com'])).toHaveLength(1);
+  expect(badServerBlocks([site.replace(/limit_req zone=perip.*\n/, '')], ['n8n.dev.example.com'])).toHaveLength(1);
+  expect(badServerBlocks([site], ['n8n.dev.example.com', 'sim.dev.example.com'])).toEqual(['sim.dev.example.com: 0 TLS server blocks']);
+  expect(badServerBlocks([site, site], ['n8n.dev.example.com'])).toEqual(['n8n.dev.example.com: 2 TLS server blocks']);
+});
+
+test('.env.example documents exactly the variables some variant uses', () => {
+  const used = new Set(VARIANTS.flatMap(([, r]) => referencedVariables(r.text)));
+  expect(documentedVariables(VARIANTS[0][1].bundle.files['.env.example']).documented).toEqual([...used].sort());
+});
+
+describe('the MCP gateway', () => {
+  const [, withGateway] = VARIANTS[0];
+  const [, without] = VARIANTS[1];
+
+  test('runs the configured image behind its own server block with a bearer-token check', () => {
+    expect(withGateway.compose.services['mcp-gateway'].image).toBe(GATEWAY_IMAGE);
+    const site = withGateway.bundle.files['nginx/sites/mcp.dev.example.com.conf'];
+    expect(site).toMatch(/if \(\$mcp_authorized = 0\) \{\s+return 401;/);
+    expect(envOf(withGateway.compose.services.nginx).MCP_GATEWAY_TOKEN).toMatch(/^\$\{MCP_GATEWAY_TOKEN:\?/);
+  });
+
+  test('is left out entirely when no image is configured', () => {
+    expect(Object.keys(without.compose.services)).not.toContain('mcp-gateway');
+    expect(without.text).not.toMatch(/mcp-gateway|MCP_GATEWAY|mcp\.dev/);
+    expect(Object.keys(without.bundle.files).filter((f) => f.includes('mcp'))).toEqual([]);
+    expect(Object.values(without.bundle.files).some((c) => c.includes('mcp.dev.example.com'))).toBe(false);
+  });
+
+  test('is left out when only its host name is configured, and an image needs a host name', () => {
+    const hostOnly = renderBundle({ ...NO_GATEWAY, hostnames: { ...WITH_GATEWAY.hostnames } });
+    expect(hostOnly.files['docker-compose.yml']).not.toContain('mcp-gateway');
+    expect(hostOnly.hash).toBe(without.bundle.hash);
+    expect(() => renderBundle({ ...NO_GATEWAY, mcpGatewayImage: GATEWAY_IMAGE })).toThrow(/hostnames\.mcp = undefined: allowed is a host name for the gateway/);
+  });
+});
+
+describe('renderBundle', () => {
+  test('is deterministic: same input, same files in sorted order, same hash', () => {
+    const again = renderBundle(structuredClone(WITH_GATEWAY));
+    expect(again).toEqual(VARIANTS[0][1].bundle);
+    expect(again.hash).toMatch(/^[0-9a-f]{16}$/);
+    expect(Object.keys(again.files)).toEqual(Object.keys(again.files).slice().sort());
+  });
+
+  test('changes the hash when any input changes', () => {
+    const hashes = [
+      WITH_GATEWAY,
+      NO_GATEWAY,
+      { ...WITH_GATEWAY, envName: 'staging' },
+      { ...WITH_GATEWAY, letsEncryptEmail: 'admin@example.com' },
+      { ...WITH_GATEWAY, hostnames: { ...WITH_GATEWAY.hostnames, sim: 'studio.dev.example.com' } },
+      { ...WITH_GATEWAY, mcpGatewayImage: 'ghcr.io/example/mcp-gateway:1.4.3' },
+    ].map((s) => renderBundle(s).hash);
+    expect(new Set(hashes).size).toBe(hashes.length);
+  });
+
+  test.each<[string, Partial<VpsBundleSettings>, RegExp]>([
+    ['an IP address as host', { hostnames: { n8n: '203.0.113.10', sim: 'sim.example.com' } }, /hostnames\.n8n = "203\.0\.113\.10": allowed is a lower-case DNS name/],
+    ['an upper-case host', { hostnames: { n8n: 'n8n.example.com', sim: 'Sim.Example.com' } }, /hostnames\.sim = "Sim\.Example\.com": allowed is/],
+    ['a host name with a space', { hostnames: { n8n: 'n8n.example.com', sim: 'sim .example.com' } }, /hostnames\.sim = "sim \.example\.com": allowed is/],
+    ['the same host twice', { hostnames: { n8n: 'app.example.com', sim: 'app.example.com' } }, /hostnames\.sim = "app\.example\.com": allowed is a host name different from hostnames\.n8n/],
+    ['a bad e-mail', { letsEncryptEmail: 'ops' }, /letsEncryptEmail = "ops": allowed is an e-mail address/],
+    ['an e-mail with a quote', { letsEncryptEmail: 'o"ps@example.com' }, /letsEncryptEmail = "o\\"ps@example\.com": allowed is/],
+    ['a latest gateway image', { mcpGatewayImage: 'ghcr.io/example/mcp-gateway:latest' }, /mcpGatewayImage = "ghcr\.io\/example\/mcp-gateway:latest": allowed is an image pinned to a version/],
+    ['an untagged gateway image', { mcpGatewayImage: 'mcp-gateway' }, /mcpGatewayImage = "mcp-gateway": allowed is/],
+    ['an app name with a slash', { appName: 'ai/assets' }, /appName = "ai\/assets": allowed is a letter followed by/],
+    ['an upper-case environment', { envName: 'Prod' }, /envName = "Prod": allowed is a lower-case letter/],
+  ])('rejects %s, naming the field, the value and what is allowed', (_label, patch, message) => {
+    expect(() => renderBundle({ ...WITH_GATEWAY, ...patch })).toThrow(message);
+  });
+
+  test('lists every bad field in one error', () => {
+    expect(() => renderBundle({ ...WITH_GATEWAY, envName: '', letsEncryptEmail: '' })).toThrow(/Invalid VPS bundle settings:\n {2}- envName = "".*\n {2}- letsEncryptEmail = ""/);
+  });
+
+  test('ships the scripts the compose file mounts and no template or provisioning file', () => {
+    const files = Object.keys(VARIANTS[0][1].bundle.files);
+    expect(files).toEqual(expect.arrayContaining(['certbot/certbot.sh', 'certbot/deploy-hook.sh', 'nginx/start.sh', 'postgres/init-databases.sh', 'redis/start.sh', '.env.example']));
+    expect(files.filter((f) => f.includes('templates') || f === 'provision.sh')).toEqual([]);
+  });
+
+  test('ships nothing that looks like a generated secret', () => {
+    for (const [file, content] of Object.entries(VARIANTS[0][1].bundle.files)) {
+      expect([file, content.match(/\b[0-9a-f]{32,}\b|BEGIN [A-Z ]*PRIVATE KEY/i)?.[0]]).toEqual([file, undefined]);
+    }
+  });
+});
