@@ -14,6 +14,7 @@ for (const envName of ENVIRONMENT_NAMES) {
     const ms = Number(process.hrtime.bigint() - started) / 1e6;
     const stacks = Object.keys(result.templates).join(', ');
     console.log(`${envName}: ${stacks} -> ${path.relative(process.cwd(), result.outdir)} (${ms.toFixed(0)} ms)`);
+    for (const a of result.annotations) console.warn(`  warning at ${a.path}: ${a.description}`);
     for (const v of result.violations) {
       failed = true;
       console.error(`  cdk-nag ${v.rule} at ${v.path}: ${v.description}`);

@@ -1,12 +1,13 @@
-import { App, type Environment } from 'aws-cdk-lib';
+import { Annotations, App, type Environment } from 'aws-cdk-lib';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { EnvironmentConfig } from './config/load';
-import { dropRedundantProviderDependencies } from './cfn-tidy';
+import { dropRedundantDependsOn } from './cfn-tidy';
 import { addNagChecks } from './nag';
 import { GpuStack } from './stacks/gpu-stack';
 import { ObservabilityStack } from './stacks/observability-stack';
 import { StorageStack } from './stacks/storage-stack';
+import { VpsStack } from './stacks/vps-stack';
 import { tagStack } from './tagging';
 
 /** The stacks of one environment, in dependency order. */
@@ -14,6 +15,8 @@ export interface EnvironmentStacks {
   readonly storage: StorageStack;
   readonly gpu: GpuStack;
   readonly observability: ObservabilityStack;
+  /** Absent until vps.hostKeySha256 pins the VPS host key: a deploy that must refuse is not synthesized. */
+  readonly vps?: VpsStack;
 }
 
 /** `<App>-<env>-<Part>`: the stack name and id every tool (ops commands, CI) relies on. */
@@ -44,12 +47,27 @@ export function addEnvironment(app: App, config: EnvironmentConfig): Environment
     alertTopic: gpu.alerts.topic,
     description: `${config.appName} ${config.envName}: dashboard, alarms and budget`,
   });
-  const tags = { App: config.appName, Environment: config.envName, CostCenter: config.costCenter };
-  for (const stack of [storage, gpu, observability]) {
-    tagStack(stack, tags);
-    dropRedundantProviderDependencies(stack);
+  let vps: VpsStack | undefined;
+  if (config.vps.hostKeySha256) {
+    vps = new VpsStack(app, stackName(config, 'Vps'), {
+      env,
+      config,
+      description: `${config.appName} ${config.envName}: Docker Compose stack on the VPS, deployed over SSH`,
+    });
+  } else {
+    // On a synthesized stack: the CLI prints stack annotations (app-level ones are not reported).
+    Annotations.of(storage).addWarningV2(
+      `aiassets:${config.envName}:vpsHostKey`,
+      `${stackName(config, 'Vps')} is not synthesized: set vps.hostKeySha256 for ${config.envName} to the output of ` +
+        `"ssh-keyscan -p ${config.vps.sshPort} ${config.vps.host} | ssh-keygen -lf -" (run it over a trusted network).`,
+    );
   }
-  return { storage, gpu, observability };
+  const tags = { App: config.appName, Environment: config.envName, CostCenter: config.costCenter };
+  for (const stack of [storage, gpu, observability, ...(vps ? [vps] : [])]) {
+    tagStack(stack, tags);
+    dropRedundantDependsOn(stack);
+  }
+  return { storage, gpu, observability, vps };
 }
 
 /** The feature flags and settings of cdk.json, so in-process synths (tests, synth-all) match `cdk synth`. */

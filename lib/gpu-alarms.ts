@@ -96,7 +96,7 @@ export class GpuAlarms extends Construct {
 
     if (settings.autoStopOnWatcherFailure) {
       const autoStop = new SmallFunction(this, 'AutoStop', {
-        codeDir: 'fleet-auto-stop',
+        code: 'fleet-auto-stop',
         description: 'Sets the GPU fleet capacity to 0 when the idle watcher failed',
         environment: { FLEET_ID: props.fleetId },
         removalPolicy: props.removalPolicy,

@@ -2,6 +2,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
+import { assetObjectReadStatement } from './asset-access';
 import { ASSET_PREFIXES } from './asset-bucket';
 import { acknowledge, managedPolicyFinding, wildcardResourceFinding } from './nag';
 
@@ -75,13 +76,7 @@ export class GpuInstanceRole extends Construct {
 
   /** Lets the instance download exactly this bootstrap bundle (one object, no wildcard). */
   allowBootstrapDownload(asset: s3assets.Asset): void {
-    this.role.addToPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadBootstrapScripts',
-        actions: ['s3:GetObject'],
-        resources: [asset.bucket.arnForObjects(asset.s3ObjectKey)],
-      }),
-    );
+    this.role.addToPolicy(assetObjectReadStatement('ReadBootstrapScripts', asset));
   }
 
   /**

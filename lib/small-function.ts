@@ -1,15 +1,18 @@
-import { CfnResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import * as path from 'node:path';
-import { dependOnlyOn } from './cfn-tidy';
 import { acknowledge, wildcardResourceFinding } from './nag';
 
 export interface SmallFunctionProps {
-  /** Folder under assets/lambda/ holding index.js (plain Node.js, SDK v3 from the runtime). */
-  readonly codeDir: string;
+  /** Folder under assets/lambda/ holding index.js (plain Node.js, SDK v3 from the runtime), or ready-made code. */
+  readonly code: string | lambda.Code;
+  /** Default `index.handler`. */
+  readonly handler?: string;
+  /** Default 30 seconds. */
+  readonly timeout?: Duration;
   readonly description: string;
   readonly environment: Record<string, string>;
   readonly removalPolicy: 'destroy' | 'retain';
@@ -33,10 +36,10 @@ export class SmallFunction extends Construct {
     this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: props.description });
     this.function = new lambda.Function(this, 'Function', {
       runtime: lambda.Runtime.NODEJS_24_X,
-      handler: 'index.handler',
-      code: lambda.Code.fromAsset(path.join(__dirname, '..', 'assets', 'lambda', props.codeDir)),
+      handler: props.handler ?? 'index.handler',
+      code: typeof props.code === 'string' ? lambda.Code.fromAsset(path.join(__dirname, '..', 'assets', 'lambda', props.code)) : props.code,
       description: props.description,
-      timeout: Duration.seconds(30),
+      timeout: props.timeout ?? Duration.seconds(30),
       memorySize: 128,
       role: this.role,
       logGroup,
@@ -47,9 +50,6 @@ export class SmallFunction extends Construct {
       id: wildcardResourceFinding(this, `${logGroup.logGroupArn}:*`),
       reason: "Log streams of the function's own log group; Lambda generates the stream names.",
     });
-    // The function must wait for its policy, but not declare the role it already references (cfn-lint W3005).
-    const policy = this.role.node.findChild('DefaultPolicy').node.defaultChild as CfnResource;
-    dependOnlyOn(this.function.node.defaultChild as CfnResource, [policy]);
   }
 
   /** Adds a statement to the function's role. */

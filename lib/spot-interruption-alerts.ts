@@ -28,7 +28,7 @@ export class SpotInterruptionAlerts extends Construct {
   constructor(scope: Construct, id: string, props: SpotInterruptionAlertsProps) {
     super(scope, id);
     this.filter = new SmallFunction(this, 'Filter', {
-      codeDir: 'spot-interruption-filter',
+      code: 'spot-interruption-filter',
       description: 'Forwards Spot interruption warnings of this fleet to the alert topic',
       environment: { FLEET_ID: props.fleetId, TOPIC_ARN: props.topic.topicArn, ENV_NAME: props.envName },
       removalPolicy: props.removalPolicy,

@@ -22,10 +22,15 @@ export interface SynthResult {
   /** Stack name to template, in manifest order. */
   readonly templates: Record<string, CfnTemplate>;
   readonly violations: NagViolation[];
+  /** Warnings and infos the app itself annotated (CDK lists them in the same report); not failures. */
+  readonly annotations: NagViolation[];
 }
 
+/** CDK reports construct annotations as a pseudo-plugin of the validation report. */
+const ANNOTATIONS_PLUGIN = 'Construct Annotations';
+
 interface ValidationReport {
-  pluginReports: { violations: { ruleName: string; description: string; violatingConstructs: { constructPath: string }[] }[] }[];
+  pluginReports: { pluginName: string; violations: { ruleName: string; description: string; violatingConstructs: { constructPath: string }[] }[] }[];
 }
 
 /**
@@ -49,7 +54,14 @@ export function synthConfig(config: EnvironmentConfig, outdir: string): SynthRes
     // cdk-nag fails synth through CDK's policy validation; the report says why.
     if (!fs.existsSync(path.join(outdir, 'validation-report.json'))) throw error;
   }
-  return { envName, outdir, templates: readTemplates(outdir), violations: readViolations(outdir) };
+  const report = readReport(outdir);
+  return {
+    envName,
+    outdir,
+    templates: readTemplates(outdir),
+    violations: violationsOf(report.filter((p) => p.pluginName !== ANNOTATIONS_PLUGIN)),
+    annotations: violationsOf(report.filter((p) => p.pluginName === ANNOTATIONS_PLUGIN)),
+  };
 }
 
 /** Every stack template of a cloud assembly folder, keyed by stack name. */
@@ -67,11 +79,14 @@ export function readTemplates(outdir: string): Record<string, CfnTemplate> {
   return templates;
 }
 
-function readViolations(outdir: string): NagViolation[] {
+function readReport(outdir: string): ValidationReport['pluginReports'] {
   const file = path.join(outdir, 'validation-report.json');
   if (!fs.existsSync(file)) return [];
-  const report = JSON.parse(fs.readFileSync(file, 'utf8')) as ValidationReport;
-  return report.pluginReports.flatMap((plugin) =>
+  return (JSON.parse(fs.readFileSync(file, 'utf8')) as ValidationReport).pluginReports;
+}
+
+function violationsOf(plugins: ValidationReport['pluginReports']): NagViolation[] {
+  return plugins.flatMap((plugin) =>
     plugin.violations.flatMap((v) =>
       v.violatingConstructs.map((c) => ({ rule: v.ruleName, path: c.constructPath, description: v.description })),
     ),

@@ -34,6 +34,9 @@ describe('environments', () => {
     expect(config.network.azCount).toBe(2);
     expect(config.gpu.idleMinutes).toBe(15);
     expect(config.storage.infrequentAccessDays).toBe(30);
+    expect(config.vps.letsEncryptEmail).toBe('ops@example.com');
+    expect(config.vps.sshKeySecretName).toBe(`AiAssets/${name}/vps-ssh-key`);
+    expect(config.costProfile.gpuHoursPerDay).toBe(8);
   });
 
   test('dev and staging are disposable, prod is retained', () => {
@@ -73,7 +76,13 @@ describe('validation rejects bad input with field, value and what is allowed', (
     expectRejected(devWith((c) => (c.vps.host = host)), 'vps.host', JSON.stringify(host), /a DNS host name/));
 
   test('a public host name', () =>
-    expectRejected(devWith((c) => (c.vps.publicHostnames = ['n8n..example.com'])), 'vps.publicHostnames.0', '"n8n..example.com"', /a DNS host name/));
+    expectRejected(devWith((c) => (c.vps.hostnames.n8n = 'n8n..example.com')), 'vps.hostnames.n8n', '"n8n..example.com"', /a DNS host name/));
+
+  test('an MCP gateway image that is not pinned', () =>
+    expectRejected(devWith((c) => (c.vps.mcpGatewayImage = 'ghcr.io/acme/mcp-gateway')), 'vps.mcpGatewayImage', '"ghcr.io/acme/mcp-gateway"', /pinned to a version/));
+
+  test('GPU hours a day beyond 24', () =>
+    expectRejected(devWith((c) => (c.costProfile = { gpuHoursPerDay: 25 })), 'costProfile.gpuHoursPerDay', '25', /from 0 to 24/));
 
   test('a transition to STANDARD_IA before 30 days', () =>
     expectRejected(devWith((c) => (c.storage = { infrequentAccessDays: 10 })), 'storage.infrequentAccessDays', '10', /from 30 to 3650 days/));

@@ -18,6 +18,7 @@ const UNTAGGABLE = new Set([
   'AWS::CloudWatch::Dashboard', // see lib/tagging.ts
   'AWS::CloudWatch::Alarm', // tags are not used for alarm billing; CDK does not render them
   'AWS::Budgets::Budget',
+  'Custom::VpsDeployment',
 ]);
 
 /** Where a resource keeps its tags: most in Tags; launch templates and fleets in TagSpecifications. */
@@ -34,6 +35,7 @@ describe.each(ENVS)('%s stacks', (envName) => {
       `AiAssets-${envName}-Storage`,
       `AiAssets-${envName}-Gpu`,
       `AiAssets-${envName}-Observability`,
+      `AiAssets-${envName}-Vps`,
     ]);
   });
 

@@ -4,16 +4,20 @@ import type { EnvironmentInput } from './schema';
  * Every environment of the app, in one place. Only values that differ from the
  * schema's defaults are written here; `npm run config:table` lists all fields.
  *
- * The addresses below are documentation placeholders (RFC 5737 / example.com):
- * replace them with your VPS and mailbox before the first deploy.
+ * The addresses below are documentation placeholders (RFC 5737 / example.com)
+ * and the host-key fingerprint matches no server: replace them with your VPS,
+ * its pinned fingerprint and your mailbox before the first deploy.
  */
+/** Well-formed but matches no host: a deploy with it is refused before any byte is written. */
+const PLACEHOLDER_HOST_KEY = 'SHA256:REPLACEwithTheVpsHostKeyFingerprint00000000';
+
 export const environments = {
   dev: {
     removalPolicy: 'destroy',
     alertEmail: 'ops@example.com',
     monthlyBudgetUsd: 50,
     network: { vpcCidr: '10.40.0.0/16', comfyuiIngressCidr: '203.0.113.10/32' },
-    vps: { host: 'vps-dev.example.com', publicHostnames: ['n8n.dev.example.com', 'sim.dev.example.com'] },
+    vps: { host: 'vps-dev.example.com', hostKeySha256: PLACEHOLDER_HOST_KEY, hostnames: { n8n: 'n8n.dev.example.com', sim: 'sim.dev.example.com' } },
   },
   staging: {
     removalPolicy: 'destroy',
@@ -21,7 +25,7 @@ export const environments = {
     monthlyBudgetUsd: 50,
     gpu: { instanceTypes: ['g4dn.xlarge', 'g5.xlarge'] },
     network: { vpcCidr: '10.41.0.0/16', comfyuiIngressCidr: '203.0.113.20/32' },
-    vps: { host: 'vps-staging.example.com', publicHostnames: ['n8n.staging.example.com', 'sim.staging.example.com'] },
+    vps: { host: 'vps-staging.example.com', hostKeySha256: PLACEHOLDER_HOST_KEY, hostnames: { n8n: 'n8n.staging.example.com', sim: 'sim.staging.example.com' } },
   },
   prod: {
     removalPolicy: 'retain',
@@ -30,7 +34,7 @@ export const environments = {
     gpu: { instanceTypes: ['g4dn.xlarge', 'g5.xlarge', 'g6.xlarge'] },
     storage: { noncurrentExpirationDays: 187 },
     network: { vpcCidr: '10.42.0.0/16', comfyuiIngressCidr: '203.0.113.30/32' },
-    vps: { host: 'vps.example.com', publicHostnames: ['n8n.example.com', 'sim.example.com'] },
+    vps: { host: 'vps.example.com', hostKeySha256: PLACEHOLDER_HOST_KEY, hostnames: { n8n: 'n8n.example.com', sim: 'sim.example.com' } },
   },
 } as const satisfies Record<string, EnvironmentInput>;
 

@@ -11,6 +11,7 @@ export class ConfigError extends Error {
 export interface EnvironmentConfig extends EnvironmentSettings {
   readonly envName: string;
   readonly costCenter: string;
+  readonly vps: EnvironmentSettings['vps'] & { readonly letsEncryptEmail: string; readonly sshKeySecretName: string };
 }
 
 export function isEnvironmentName(name: string): name is EnvironmentName {
@@ -39,6 +40,11 @@ export function validateEnvironment(envName: string, raw: unknown): EnvironmentC
     ...settings,
     envName,
     costCenter: settings.costCenter ?? `${settings.appName}-${envName}`,
+    vps: {
+      ...settings.vps,
+      letsEncryptEmail: settings.vps.letsEncryptEmail ?? settings.alertEmail,
+      sshKeySecretName: settings.vps.sshKeySecretName ?? `${settings.appName}/${envName}/vps-ssh-key`,
+    },
   };
 }
 

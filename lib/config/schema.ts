@@ -89,6 +89,35 @@ const observabilitySchema = z.strictObject({
     .describe('When the on-box idle watcher has failed (GPU running and idle for 2 x idleMinutes), a function sets the fleet capacity to 0 itself.'),
 });
 
+const costProfileSchema = z.strictObject({
+  gpuHoursPerDay: z
+    .number({ error: 'a number of hours from 0 to 24' })
+    .min(0, { error: 'a number of hours from 0 to 24' })
+    .max(24, { error: 'a number of hours from 0 to 24' })
+    .default(8)
+    .describe('GPU hours a day for the offline cost estimate.'),
+  storedGb: z
+    .strictObject({
+      models: z.number({ error: 'GB, 0 or more' }).min(0, { error: 'GB, 0 or more' }).default(30),
+      generated: z.number({ error: 'GB, 0 or more' }).min(0, { error: 'GB, 0 or more' }).default(69),
+      workflows: z.number({ error: 'GB, 0 or more' }).min(0, { error: 'GB, 0 or more' }).default(1),
+    })
+    .prefault({})
+    .describe('GB stored per prefix (models/, generated/, workflows/) for the estimate.'),
+  s3RequestsPerMonth: z
+    .strictObject({
+      put: wholeNumber(0, 1_000_000_000).default(50_000),
+      get: wholeNumber(0, 1_000_000_000).default(500_000),
+    })
+    .prefault({})
+    .describe('S3 PUT/LIST and GET requests a month for the estimate.'),
+  dataTransferOutGb: z
+    .number({ error: 'GB, 0 or more' })
+    .min(0, { error: 'GB, 0 or more' })
+    .default(10)
+    .describe('GB a month leaving AWS (images fetched by the VPS) for the estimate.'),
+});
+
 const networkSchema = z.strictObject({
   vpcCidr: ipv4Cidr(16, 24).default('10.40.0.0/16').describe('CIDR of the GPU VPC (public subnets only, no NAT gateway).'),
   azCount: wholeNumber(2, 3, 'availability zones')
@@ -107,10 +136,27 @@ const vpsSchema = z.strictObject({
   hostKeySha256: pattern(/^SHA256:[A-Za-z0-9+/]{43}$/, 'an OpenSSH SHA256 fingerprint such as SHA256:abc…(43 characters)')
     .optional()
     .describe('Pinned host key fingerprint (`ssh-keyscan HOST | ssh-keygen -lf -`); deploys refuse to run without it.'),
-  publicHostnames: z
-    .array(hostName)
-    .min(1, { error: 'a list of at least one host name' })
-    .describe('Host names nginx serves with TLS (one server block each).'),
+  hostnames: z
+    .strictObject({
+      n8n: hostName.describe('Public host name of n8n.'),
+      sim: hostName.describe('Public host name of Sim Studio.'),
+      mcp: hostName.optional().describe('Public host name of the MCP gateway (only with mcpGatewayImage).'),
+    })
+    .describe('Host names nginx serves with Let\'s Encrypt TLS, one server block each.'),
+  letsEncryptEmail: email.optional().describe("Let's Encrypt account e-mail; defaults to alertEmail."),
+  mcpGatewayImage: pinnedImage
+    .optional()
+    .describe('Pinned image of the MCP gateway; unset leaves the gateway service out of the stack.'),
+  sshKeySecretName: pattern(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'a Secrets Manager secret name (letters, digits and /_+=.@-)')
+    .optional()
+    .describe('Secrets Manager secret (created by the operator) holding the deploy user\'s SSH private key; defaults to `<App>/<env>/vps-ssh-key`.'),
+  baseDir: pattern(/^\/[A-Za-z0-9._\/-]*$/, 'an absolute path such as /opt')
+    .default('/opt')
+    .describe('Releases live in `<baseDir>/<App>/<env>/` on the VPS.'),
+  releasesToKeep: wholeNumber(2, 20, 'releases').default(5).describe('Releases kept on the VPS for rollback.'),
+  convergeTimeoutSeconds: wholeNumber(60, 300, 'seconds')
+    .default(300)
+    .describe('How long `docker compose up --wait` may take before the release is rolled back (at most 300, so gate and rollback fit one 15-minute Lambda run).'),
   monthlyPriceUsd: positiveAmount(1000, 'USD').default(6.99).describe('Fixed monthly price of the VPS plan (KVM 2), added to cost reports.'),
 });
 
@@ -135,6 +181,7 @@ export const environmentSchema = z.strictObject({
   storage: storageSchema.prefault({}),
   gpu: gpuSchema.prefault({}),
   observability: observabilitySchema.prefault({}),
+  costProfile: costProfileSchema.prefault({}),
   network: networkSchema,
   vps: vpsSchema,
 });
@@ -144,3 +191,5 @@ export type EnvironmentSettings = z.output<typeof environmentSchema>;
 export type StorageSettings = EnvironmentSettings['storage'];
 export type GpuSettings = EnvironmentSettings['gpu'];
 export type ObservabilitySettings = EnvironmentSettings['observability'];
+export type CostProfile = EnvironmentSettings['costProfile'];
+export type VpsSettings = EnvironmentSettings['vps'];

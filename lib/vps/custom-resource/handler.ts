@@ -1,0 +1,97 @@
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { deriveSecrets } from '../app-secrets';
+import { deploy, teardown } from '../deployer';
+import { prefetchStatus, startPrefetch } from '../deployer-prefetch';
+import type { Bundle, DeployTarget, Secrets, SshConnection } from '../deployer-types';
+import type { VpsResourceProperties } from './properties';
+
+/**
+ * The VPS deployment as a CloudFormation custom resource (Provider framework):
+ * onEvent uploads the release and starts the image pull; isComplete waits for
+ * the pull, then runs the gated deploy. A failed gate leaves the previous
+ * release serving and fails the update, so CloudFormation rolls back (which
+ * re-applies the previous bundle: a no-op on the VPS). Delete tears the stack
+ * down, keeping named volumes unless the environment's removal policy is destroy.
+ */
+
+interface ProviderEvent {
+  RequestType: 'Create' | 'Update' | 'Delete';
+  PhysicalResourceId?: string;
+  ResourceProperties: VpsResourceProperties & { ServiceToken?: string };
+}
+
+interface Context {
+  connection: SshConnection;
+  target: DeployTarget;
+  secrets: Secrets;
+}
+
+const log = (line: string) => console.log(line);
+
+async function secretString(client: SecretsManagerClient, arn: string): Promise<string> {
+  const out = await client.send(new GetSecretValueCommand({ SecretId: arn }));
+  if (!out.SecretString) throw new Error(`secret ${arn} has no string value`);
+  return out.SecretString;
+}
+
+/** The app secret is a JSON object whose `seed` field every .env value derives from. */
+function seedOf(secret: string): string {
+  const parsed = JSON.parse(secret) as { seed?: string };
+  if (!parsed.seed) throw new Error('the app secret has no "seed" field');
+  return parsed.seed;
+}
+
+async function contextOf(p: VpsResourceProperties): Promise<Context> {
+  const sm = new SecretsManagerClient({});
+  const [privateKey, appSecret] = await Promise.all([secretString(sm, p.SshKeySecretArn), secretString(sm, p.AppSecretsArn)]);
+  return {
+    connection: { host: p.Host, port: Number(p.Port), username: p.User, hostKeySha256: p.HostKeySha256 || undefined, privateKey },
+    target: { appName: p.AppName, envName: p.EnvName, baseDir: p.BaseDir, keepReleases: Number(p.KeepReleases) },
+    secrets: deriveSecrets(seedOf(appSecret), p.SecretNames),
+  };
+}
+
+async function bundleOf(p: VpsResourceProperties): Promise<Bundle> {
+  // Path-style only against a custom endpoint (a local S3 API); AWS itself gets the default addressing.
+  const s3 = new S3Client({ forcePathStyle: !!process.env.AWS_ENDPOINT_URL });
+  const out = await s3.send(new GetObjectCommand({ Bucket: p.BundleBucket, Key: p.BundleKey }));
+  const bundle = JSON.parse(await out.Body!.transformToString()) as Bundle;
+  if (bundle.hash !== p.BundleHash) throw new Error(`bundle object ${p.BundleKey} holds release ${bundle.hash}, expected ${p.BundleHash}`);
+  return bundle;
+}
+
+/** Stable per host: a new host means a new resource, and CloudFormation then tears down the old host. */
+function physicalId(p: VpsResourceProperties): string {
+  return `vps:${p.AppName}/${p.EnvName}@${p.Host}:${p.Port}`;
+}
+
+export async function onEvent(event: ProviderEvent): Promise<{ PhysicalResourceId: string; Data?: Record<string, string> }> {
+  const p = event.ResourceProperties;
+  if (event.RequestType === 'Delete') {
+    const ctx = await contextOf(p);
+    const removeVolumes = p.RemoveVolumesOnDelete === 'true';
+    await teardown(ctx.connection, ctx.target, { removeVolumes, secrets: ctx.secrets, log });
+    return { PhysicalResourceId: event.PhysicalResourceId ?? physicalId(p) };
+  }
+  const [ctx, bundle] = await Promise.all([contextOf(p), bundleOf(p)]);
+  await startPrefetch(ctx.connection, ctx.target, bundle, ctx.secrets, { log });
+  return { PhysicalResourceId: physicalId(p), Data: { Release: bundle.hash } };
+}
+
+export async function isComplete(event: ProviderEvent): Promise<{ IsComplete: boolean; Data?: Record<string, string> }> {
+  if (event.RequestType === 'Delete') return { IsComplete: true };
+  const p = event.ResourceProperties;
+  const ctx = await contextOf(p);
+  const pull = await prefetchStatus(ctx.connection, ctx.target, p.BundleHash, ctx.secrets);
+  if (pull.state === 'running') return { IsComplete: false };
+  if (pull.state !== 'succeeded') {
+    throw new Error(`docker compose pull of release ${p.BundleHash} ${pull.state}; nothing was switched:\n${pull.output}`);
+  }
+  const bundle = await bundleOf(p);
+  const result = await deploy(ctx.connection, ctx.target, bundle, ctx.secrets, {
+    composeTimeoutSeconds: Number(p.ConvergeTimeoutSeconds),
+    log,
+  });
+  return { IsComplete: true, Data: { Release: result.release, Action: result.action } };
+}

@@ -1,0 +1,78 @@
+import { composeScript } from './deployer-compose';
+import { layoutOf, renderEnvFile, sha256Hex, sq, validateBundle, validateRelease, type Layout } from './deployer-input';
+import { Redactor } from './deployer-redact';
+import { readState, replaceEnvFile, tail, uploadRelease } from './deployer-remote';
+import type { Bundle, DeployTarget, LogFn, Secrets, SshConnection } from './deployer-types';
+import { guarded, withLock, withSession } from './deployer';
+
+/**
+ * Image pulls can outlast a Lambda invocation (15 minutes), so the CDK custom
+ * resource first uploads the release and starts `docker compose pull` in the
+ * background on the VPS, then polls until it finished and only then runs the
+ * gated deploy, whose own pull is quick because the images are already there.
+ * Nothing is switched while images download: the running release keeps serving.
+ */
+
+export type PrefetchState = 'running' | 'succeeded' | 'failed' | 'not-started';
+
+export interface PrefetchStatus {
+  state: PrefetchState;
+  /** Last lines of the pull's output (redacted), when it finished. */
+  output: string;
+}
+
+function files(L: Layout, release: string): { log: string; exit: string } {
+  return { log: `${L.envDir}/.prefetch-${release}.log`, exit: `${L.envDir}/.prefetch-${release}.exit` };
+}
+
+/** Uploads the release (with its `.env`) if needed and starts pulling its images in the background. */
+export async function startPrefetch(
+  connection: SshConnection,
+  target: DeployTarget,
+  bundle: Bundle,
+  env: Secrets,
+  options: { breakStaleLock?: boolean; log?: LogFn } = {},
+): Promise<void> {
+  const redactor = new Redactor(Object.values(env));
+  return guarded(redactor, async () => {
+    const L = layoutOf(target);
+    validateBundle(bundle);
+    const envFile = renderEnvFile(env);
+    const log = redactor.logger(options.log);
+    const release = bundle.hash;
+    await withSession(connection, (session) =>
+      withLock(session, L, !!options.breakStaleLock, log, async () => {
+        const state = await readState(session, L, { release, cleanLeftovers: true });
+        if (!state.target.present) await uploadRelease(session, L, bundle, envFile, log);
+        else if (state.target.envSha256 !== sha256Hex(envFile)) await replaceEnvFile(session, L, release, envFile, log);
+        const f = files(L, release);
+        // setsid + full redirection: the pull outlives this SSH channel and holds none of its streams.
+        const pull = composeScript(L, release, ['pull']);
+        const script = `rm -f ${sq(f.exit)} && setsid nohup sh -c ${sq(`${pull}; echo $? > ${sq(f.exit)}`)} > ${sq(f.log)} 2>&1 < /dev/null &`;
+        const started = await session.run(script, { timeoutMs: 30_000 });
+        if (started.code !== 0) throw new Error(`could not start the image pull for release ${release}: ${tail(started)}`);
+        log(`release ${release} uploaded; docker compose pull started in the background`);
+      }),
+    );
+  });
+}
+
+/** Whether the background pull of `release` is still running, succeeded or failed. */
+export async function prefetchStatus(connection: SshConnection, target: DeployTarget, release: string, secrets: Secrets = {}): Promise<PrefetchStatus> {
+  validateRelease(release);
+  const redactor = new Redactor(Object.values(secrets));
+  return guarded(redactor, async () => {
+    const L = layoutOf(target);
+    const f = files(L, release);
+    return withSession(connection, async (session) => {
+      const probe = await session.run(
+        `if [ -f ${sq(f.exit)} ]; then echo "exit=$(cat ${sq(f.exit)})"; elif [ -f ${sq(f.log)} ]; then echo running; else echo not-started; fi; tail -n 20 ${sq(f.log)} 2>/dev/null || true`,
+        { timeoutMs: 30_000 },
+      );
+      const [first, ...rest] = probe.stdout.split('\n');
+      const output = redactor.apply(rest.join('\n').trim());
+      if (first.startsWith('exit=')) return { state: first === 'exit=0' ? 'succeeded' : 'failed', output };
+      return { state: first === 'running' ? 'running' : 'not-started', output };
+    });
+  });
+}

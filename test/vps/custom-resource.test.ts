@@ -1,0 +1,136 @@
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadEnvironment } from '../../lib/config/load';
+import { deriveSecrets } from '../../lib/vps/app-secrets';
+import { renderBundle, requiredSecrets } from '../../lib/vps/bundle';
+import { bundleSettingsFor } from '../../lib/vps/bundle-settings';
+import type { VpsResourceProperties } from '../../lib/vps/custom-resource/properties';
+import { motoEnv, startMoto, type MotoServer } from '../support/moto';
+import { DockerRecorder, linkTarget } from './support-ssh/remote-fs';
+import { startSshd, type SshdFixture } from './support-ssh/sshd';
+
+// The CDK driver's Lambda handlers, end to end: Secrets Manager and S3 from moto,
+// a real OpenSSH server on loopback, and the docker stand-in on its PATH.
+let moto: MotoServer;
+let sshd: SshdFixture;
+let docker: DockerRecorder;
+let handler: typeof import('../../lib/vps/custom-resource/handler');
+const saved = { ...process.env };
+const SEED = 'seed-'.repeat(13);
+const config = loadEnvironment('dev');
+const settings = bundleSettingsFor(config);
+const v1 = renderBundle(settings);
+const v2 = renderBundle({ ...settings, hostnames: { ...settings.hostnames, sim: 'studio.dev.example.com' } });
+let props: VpsResourceProperties;
+
+beforeAll(async () => {
+  [moto, sshd] = await Promise.all([startMoto(), startSshd()]);
+  docker = new DockerRecorder(sshd.stubDir);
+  Object.assign(process.env, motoEnv(moto.endpoint));
+  handler = require('../../lib/vps/custom-resource/handler');
+  const sm = new SecretsManagerClient({});
+  const key = await sm.send(new CreateSecretCommand({ Name: 'AiAssets/dev/vps-ssh-key', SecretString: sshd.clientKey }));
+  const app = await sm.send(new CreateSecretCommand({ Name: 'app-secrets', SecretString: JSON.stringify({ seed: SEED }) }));
+  const s3 = new S3Client({ forcePathStyle: true });
+  await s3.send(new CreateBucketCommand({ Bucket: 'assets' }));
+  for (const b of [v1, v2]) await s3.send(new PutObjectCommand({ Bucket: 'assets', Key: `${b.hash}.json`, Body: JSON.stringify(b) }));
+  props = {
+    AppName: 'AiAssets',
+    EnvName: 'dev',
+    Host: sshd.host,
+    Port: String(sshd.port),
+    User: sshd.username,
+    HostKeySha256: sshd.fingerprint,
+    BundleHash: v1.hash,
+    BundleBucket: 'assets',
+    BundleKey: `${v1.hash}.json`,
+    SshKeySecretArn: key.ARN!,
+    AppSecretsArn: app.ARN!,
+    SecretNames: requiredSecrets(settings),
+    BaseDir: sshd.baseDir,
+    KeepReleases: '3',
+    ConvergeTimeoutSeconds: '60',
+    RemoveVolumesOnDelete: 'false',
+  };
+});
+
+afterAll(async () => {
+  process.env = saved;
+  await Promise.all([moto?.stop(), sshd?.stop()]);
+});
+
+const envDir = () => path.join(sshd.baseDir, 'AiAssets', 'dev');
+const withBundle = (b: typeof v1): VpsResourceProperties => ({ ...props, BundleHash: b.hash, BundleKey: `${b.hash}.json` });
+
+/** Runs onEvent, then isComplete until done, as the Provider framework's waiter does (bounded). */
+async function provision(requestType: 'Create' | 'Update', p: VpsResourceProperties) {
+  const started = await handler.onEvent({ RequestType: requestType, ResourceProperties: p, PhysicalResourceId: 'vps:AiAssets/dev' });
+  for (let i = 0; i < 40; i += 1) {
+    const done = await handler.isComplete({ RequestType: requestType, ResourceProperties: p, PhysicalResourceId: started.PhysicalResourceId });
+    if (done.IsComplete) return { started, done };
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('isComplete never completed');
+}
+
+test('create: uploads the release, pulls in the background, then deploys through the health gate', async () => {
+  const { started, done } = await provision('Create', props);
+  expect(started.PhysicalResourceId).toBe(`vps:AiAssets/dev@127.0.0.1:${sshd.port}`);
+  expect(done.Data).toEqual({ Release: v1.hash, Action: 'deployed' });
+  expect(linkTarget(path.join(envDir(), 'current'))).toBe(v1.hash);
+  const env = path.join(envDir(), 'releases', v1.hash, '.env');
+  expect(fs.statSync(env).mode & 0o777).toBe(0o600);
+  const expected = deriveSecrets(SEED, requiredSecrets(settings));
+  expect(fs.readFileSync(env, 'utf8')).toContain(`POSTGRES_PASSWORD='${expected.POSTGRES_PASSWORD}'`);
+  expect(fs.readFileSync(path.join(envDir(), 'releases', v1.hash, 'docker-compose.yml'), 'utf8')).toContain('n8n.dev.example.com');
+  const calls = docker.calls().map((c) => c.args);
+  expect(calls.filter((a) => a.endsWith(' pull')).length).toBeGreaterThanOrEqual(1);
+  expect(calls.some((a) => a.includes(' up -d --remove-orphans --wait'))).toBe(true);
+});
+
+test('an update whose health gate fails leaves the previous release serving and fails the resource', async () => {
+  docker.reset();
+  docker.control('fail-up', v2.hash);
+  await handler.onEvent({ RequestType: 'Update', ResourceProperties: withBundle(v2), PhysicalResourceId: 'x' });
+  let error: Error | undefined;
+  for (let i = 0; i < 40 && !error; i += 1) {
+    try {
+      const done = await handler.isComplete({ RequestType: 'Update', ResourceProperties: withBundle(v2) });
+      if (done.IsComplete) throw new Error('the failing release completed');
+    } catch (e) {
+      error = e as Error;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(error?.message).toContain('failed the health gate');
+  expect(error?.message).not.toContain(deriveSecrets(SEED, ['POSTGRES_PASSWORD']).POSTGRES_PASSWORD);
+  expect(linkTarget(path.join(envDir(), 'current'))).toBe(v1.hash);
+  expect(docker.projectState('aiassets-dev')).toBe(`healthy:${v1.hash}`);
+});
+
+test("CloudFormation's rollback re-applies the previous bundle, which is a no-op on the VPS", async () => {
+  docker.reset();
+  const { done } = await provision('Update', props);
+  expect(done.Data).toEqual({ Release: v1.hash, Action: 'unchanged' });
+  expect(docker.calls().some((c) => c.args.includes(' up '))).toBe(false);
+});
+
+test('a wrong host key is refused before anything is written', async () => {
+  docker.reset();
+  const before = fs.readdirSync(path.join(envDir(), 'releases')).sort();
+  await expect(handler.onEvent({ RequestType: 'Update', ResourceProperties: { ...withBundle(v2), HostKeySha256: sshd.otherFingerprint } })).rejects.toThrow(
+    /host key/i,
+  );
+  expect(fs.readdirSync(path.join(envDir(), 'releases')).sort()).toEqual(before);
+  expect(docker.calls()).toEqual([]);
+});
+
+test('delete tears the stack down and keeps named volumes unless the removal policy is destroy', async () => {
+  docker.reset();
+  await handler.onEvent({ RequestType: 'Delete', ResourceProperties: props, PhysicalResourceId: 'vps:AiAssets/dev' });
+  const down = docker.calls().map((c) => c.args).filter((a) => a.includes(' down'));
+  expect(down).toEqual([expect.stringMatching(/down --remove-orphans$/)]);
+  expect(await handler.isComplete({ RequestType: 'Delete', ResourceProperties: props })).toEqual({ IsComplete: true });
+});
