@@ -54,6 +54,11 @@ export function synthConfig(config: EnvironmentConfig, outdir: string): SynthRes
     // cdk-nag fails synth through CDK's policy validation; the report says why.
     if (!fs.existsSync(path.join(outdir, 'validation-report.json'))) throw error;
   }
+  return readSynthResult(envName, outdir);
+}
+
+/** Reads an environment's cloud assembly that was synthesized earlier (templates and cdk-nag's verdict). */
+export function readSynthResult(envName: string, outdir: string): SynthResult {
   const report = readReport(outdir);
   return {
     envName,

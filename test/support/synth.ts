@@ -4,7 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { environments } from '../../lib/config/environments';
 import { validateEnvironment } from '../../lib/config/load';
-import { synthConfig, synthEnvironment, type SynthResult } from '../../lib/synth';
+import { readSynthResult, synthConfig, synthEnvironment, type SynthResult } from '../../lib/synth';
 
 const cache = new Map<string, SynthResult>();
 let workdir: string | undefined;
@@ -16,11 +16,12 @@ export function tempDir(prefix: string): string {
 }
 process.on('exit', () => workdir && fs.rmSync(workdir, { recursive: true, force: true }));
 
-/** Synthesizes an environment once per test file (the real app, cdk.json context and cdk-nag). */
+/** An environment synthesized by the real app (cdk.json context, cdk-nag): once per run (global setup), else once per file. */
 export function synthesized(envName: string): SynthResult {
   let result = cache.get(envName);
   if (!result) {
-    result = synthEnvironment(envName, tempDir(`${envName}-`));
+    const shared = process.env.AIASSETS_SYNTH_DIR;
+    result = shared ? readSynthResult(envName, path.join(shared, envName)) : synthEnvironment(envName, tempDir(`${envName}-`));
     cache.set(envName, result);
   }
   return result;
