@@ -1,0 +1,326 @@
+import type { EnvironmentConfig } from '../config/load';
+import type { CfnTemplate } from '../synth';
+import { GPU_HOST_CUSTOM_METRICS } from './gpu-host-metrics';
+import { unitPrice } from './money';
+import { FREE_TIER, regionPrices, VPS_PLAN, type Price, type RegionPrices } from './prices';
+import { inventory, type GpuInventory, type TemplateInventory } from './template-inventory';
+
+/** The month the estimate prices (AWS bills by the hour; 30.4 days is the average month). */
+export const DAYS_PER_MONTH = 30.4;
+export const HOURS_PER_MONTH = DAYS_PER_MONTH * 24;
+
+/**
+ * Usage assumptions that neither the templates nor the config's costProfile state. Each one is
+ * printed in the basis of the line it drives.
+ */
+export const ASSUMPTIONS = {
+  /** Age of the oldest generated/ and workflows/ objects; with steady writes this splits the stored GB across the lifecycle's storage classes. */
+  s3HistoryDays: 180,
+  /** GPU host logs (ComfyUI, model sync, cloud-init), rejected-traffic flow logs and Lambda logs, per GPU-hour. */
+  logGbPerGpuHour: 0.004,
+  /** Alarm, budget and Spot interruption e-mails a month per e-mail subscription. */
+  emailsPerSubscription: 100,
+  /** Lambda invocations a month per function (Spot interruption filter, deploy-time custom resources). */
+  lambdaRequestsPerFunction: 1000,
+} as const;
+
+export interface CostLine {
+  readonly item: string;
+  readonly quantity: number;
+  readonly unit: string;
+  readonly unitPriceUsd: number;
+  readonly monthlyUsd: number;
+  readonly basis: string;
+  readonly source: string;
+  readonly asOf: string;
+}
+
+export interface CostEstimate {
+  readonly envName: string;
+  readonly region: string;
+  readonly lines: CostLine[];
+  readonly totalUsd: number;
+  readonly budgetUsd: number;
+  readonly overBudget: boolean;
+  /** The instance type the GPU line is priced with (cheapest Spot of the fleet's types). */
+  readonly gpuInstanceType?: string;
+  readonly freeTierApplied: boolean;
+  /** Oldest `asOf` of the prices used: how stale the estimate may be. */
+  readonly pricesAsOf: string;
+}
+
+export interface EstimateOptions {
+  /** Apply the per-account free tiers (default true). They are per account, not per environment. */
+  readonly freeTier?: boolean;
+}
+
+function num(n: number): string {
+  return Number.isInteger(n) ? String(n) : n.toFixed(2).replace(/\.?0+$/, '');
+}
+
+class Lines {
+  readonly lines: CostLine[] = [];
+
+  add(item: string, quantity: number, unit: string, price: Price, billable: number, basis: string): void {
+    this.lines.push({
+      item,
+      quantity,
+      unit,
+      unitPriceUsd: price.usd,
+      monthlyUsd: billable * price.usd,
+      basis,
+      source: price.source,
+      asOf: price.asOf,
+    });
+  }
+}
+
+/** Quantity left after a free allowance, or all of it when free tiers are off. */
+function afterFree(quantity: number, free: number, freeTier: boolean): number {
+  return Math.max(0, quantity - (freeTier ? free : 0));
+}
+
+function freeNote(free: number, what: string, freeTier: boolean): string {
+  return freeTier ? `first ${num(free)} ${what} free (per account)` : 'no free tier applied';
+}
+
+function cheapestSpot(prices: RegionPrices, gpu: GpuInventory): { type: string; price: Price; all: string } {
+  const priced = gpu.instanceTypes.map((type) => {
+    const p = prices.instances[type];
+    if (!p) {
+      throw new Error(
+        `No price for instance type ${type} in ${prices.region} in lib/cost/prices.ts; the table has ${Object.keys(prices.instances).join(', ')}.`,
+      );
+    }
+    return { type, price: p.spot, onDemand: p.onDemand.usd };
+  });
+  if (priced.length === 0) throw new Error('The Spot Fleet has no instance type overrides to price.');
+  const best = priced.reduce((a, b) => (b.price.usd < a.price.usd ? b : a));
+  const all = priced.map((p) => `${p.type} ${unitPrice(p.price.usd)} (on-demand ${unitPrice(p.onDemand)})`).join(', ');
+  return { type: best.type, price: best.price, all };
+}
+
+function addGpu(out: Lines, prices: RegionPrices, gpu: GpuInventory, gpuHours: number, hoursPerDay: number): string {
+  const spot = cheapestSpot(prices, gpu);
+  out.add(
+    `EC2 Spot GPU (${spot.type})`,
+    gpuHours,
+    'instance-hours',
+    spot.price,
+    gpuHours,
+    `${num(hoursPerDay)} GPU-hours/day x ${DAYS_PER_MONTH} days at the cheapest typical Spot price of the fleet's types: ${spot.all}`,
+  );
+
+  const share = gpuHours / HOURS_PER_MONTH;
+  const stopNote =
+    gpu.interruptionBehavior === 'stop'
+      ? "; interruption behaviour 'stop': a stopped (interrupted) instance's volume keeps billing until the fleet terminates it"
+      : '';
+  for (const v of gpu.volumes) {
+    if (v.volumeType !== 'gp3') throw new Error(`No price for EBS volume type ${v.volumeType} (${v.launchTemplate}); the table prices gp3.`);
+    const gbMonths = v.sizeGb * share;
+    out.add(
+      'EBS gp3 root volume',
+      gbMonths,
+      'GB-months',
+      prices.ebs.gp3GbMonth,
+      gbMonths,
+      `${v.sizeGb} GB x ${num(gpuHours)} of ${num(HOURS_PER_MONTH)} h: billed only while an instance exists (deleted on termination)${stopNote}`,
+    );
+    if (v.iops !== undefined && v.iops > 3000) {
+      const q = (v.iops - 3000) * share;
+      out.add('EBS gp3 extra IOPS', q, 'IOPS-months', prices.ebs.gp3IopsMonth, q, `${v.iops} IOPS, 3,000 included, while an instance exists`);
+    }
+    if (v.throughputMbps !== undefined && v.throughputMbps > 125) {
+      const q = (v.throughputMbps - 125) * share;
+      out.add('EBS gp3 extra throughput', q, 'MB/s-months', prices.ebs.gp3ThroughputMbpsMonth, q, `${v.throughputMbps} MB/s, 125 included, while an instance exists`);
+    }
+  }
+  return spot.type;
+}
+
+function addNetwork(out: Lines, prices: RegionPrices, inv: TemplateInventory, config: EnvironmentConfig, gpuHours: number, freeTier: boolean): void {
+  const instanceIpHours = inv.gpu?.publicIpv4 ? gpuHours : 0;
+  const ipHours = instanceIpHours + inv.elasticIps * HOURS_PER_MONTH;
+  if (ipHours > 0) {
+    const parts = [
+      ...(instanceIpHours > 0 ? [`the Spot instance's public IP while it runs (${num(gpuHours)} h)`] : []),
+      ...(inv.elasticIps > 0 ? [`${inv.elasticIps} Elastic IP(s) all month`] : []),
+    ];
+    out.add('Public IPv4 address', ipHours, 'address-hours', prices.publicIpv4Hour, ipHours, parts.join(' + '));
+  }
+  const dto = config.costProfile.dataTransferOutGb;
+  const free = FREE_TIER.dataTransferOutGb.quantity;
+  out.add(
+    'Data transfer out',
+    dto,
+    'GB',
+    prices.dataTransferOutGb,
+    afterFree(dto, free, freeTier),
+    `costProfile.dataTransferOutGb (images fetched by the VPS); ${freeNote(free, 'GB', freeTier)}`,
+  );
+}
+
+/** Share of a prefix's stored GB in each storage class, from the lifecycle ages and the history assumption. */
+function lifecycleShares(config: EnvironmentConfig): { standard: number; ia: number; glacierIr: number; workflowsStandard: number } {
+  const h = ASSUMPTIONS.s3HistoryDays;
+  const ia = Math.min(config.storage.infrequentAccessDays, h);
+  const archive = Math.min(config.storage.generatedArchiveDays, h);
+  return { standard: ia / h, ia: (archive - ia) / h, glacierIr: (h - archive) / h, workflowsStandard: ia / h };
+}
+
+function addS3(out: Lines, prices: RegionPrices, config: EnvironmentConfig): void {
+  const { models, generated, workflows } = config.costProfile.storedGb;
+  const s = lifecycleShares(config);
+  const standard = models + generated * s.standard + workflows * s.workflowsStandard;
+  const ia = generated * s.ia + workflows * (1 - s.workflowsStandard);
+  const glacierIr = generated * s.glacierIr;
+  const ages = `objects written steadily over ${ASSUMPTIONS.s3HistoryDays} days; STANDARD_IA after ${config.storage.infrequentAccessDays} d, GLACIER_IR (generated/) after ${config.storage.generatedArchiveDays} d`;
+  out.add(
+    'S3 STANDARD storage',
+    standard,
+    'GB-months',
+    prices.s3.standardGbMonth,
+    standard,
+    `models/ ${num(models)} GB (stays STANDARD) + the young part of generated/ ${num(generated)} GB and workflows/ ${num(workflows)} GB (${ages})`,
+  );
+  out.add('S3 STANDARD_IA storage', ia, 'GB-months', prices.s3.standardIaGbMonth, ia, `generated/ and workflows/ objects aged ${config.storage.infrequentAccessDays}+ days (${ages}; objects under 128 KB stay STANDARD in reality)`);
+  out.add('S3 GLACIER_IR storage', glacierIr, 'GB-months', prices.s3.glacierIrGbMonth, glacierIr, `generated/ objects aged ${config.storage.generatedArchiveDays}+ days (${ages})`);
+  const { put, get } = config.costProfile.s3RequestsPerMonth;
+  // Requests to STANDARD_IA/GLACIER_IR objects and lifecycle transitions cost more; they are rare here.
+  out.add('S3 PUT/LIST requests', put / 1000, '1,000 requests', prices.s3.putPer1000, put / 1000, 'costProfile.s3RequestsPerMonth.put, at STANDARD rates');
+  out.add('S3 GET requests', get / 1000, '1,000 requests', prices.s3.getPer1000, get / 1000, 'costProfile.s3RequestsPerMonth.get, at STANDARD rates');
+}
+
+function addCloudWatch(out: Lines, prices: RegionPrices, inv: TemplateInventory, gpuHours: number, freeTier: boolean): void {
+  const cw = prices.cloudWatch;
+  const a = inv.alarms;
+  const freeAlarms = FREE_TIER.alarmMetrics.quantity;
+  out.add(
+    'CloudWatch alarms',
+    a.standardMetrics,
+    'alarm metrics',
+    cw.alarmMetricMonth,
+    afterFree(a.standardMetrics, freeAlarms, freeTier),
+    `${a.alarms} alarms reading ${a.standardMetrics + a.highResolutionMetrics} metrics (a metric-math alarm is billed per metric it reads, expressions are free); ${freeNote(freeAlarms, 'alarm metrics', freeTier)}`,
+  );
+  if (a.highResolutionMetrics > 0) {
+    out.add('CloudWatch high-resolution alarms', a.highResolutionMetrics, 'alarm metrics', cw.highResolutionAlarmMetricMonth, a.highResolutionMetrics, 'alarms with a period under 60 s (no free tier)');
+  }
+  if (a.compositeAlarms > 0) {
+    out.add('CloudWatch composite alarms', a.compositeAlarms, 'alarms', cw.compositeAlarmMonth, a.compositeAlarms, 'AWS::CloudWatch::CompositeAlarm resources');
+  }
+  const freeDash = FREE_TIER.dashboards.quantity;
+  out.add('CloudWatch dashboards', inv.dashboards, 'dashboards', cw.dashboardMonth, afterFree(inv.dashboards, freeDash, freeTier), `AWS::CloudWatch::Dashboard resources; ${freeNote(freeDash, 'dashboards', freeTier)}`);
+
+  if (inv.gpu) {
+    const metrics = GPU_HOST_CUSTOM_METRICS.length;
+    const freeMetrics = FREE_TIER.customMetrics.quantity;
+    out.add(
+      'CloudWatch custom metrics',
+      metrics,
+      'metrics',
+      cw.customMetricMonth,
+      afterFree(metrics, freeMetrics, freeTier),
+      `published by the GPU host: 4 idle-watcher metrics + 6 nvidia_smi_* measurements, counted as full months (an upper bound: metrics are prorated by the hour they are sent); ${freeNote(freeMetrics, 'metrics', freeTier)}`,
+    );
+  }
+  if (inv.logGroups > 0) {
+    const gb = gpuHours * ASSUMPTIONS.logGbPerGpuHour;
+    const freeGb = FREE_TIER.logIngestionGb.quantity;
+    out.add(
+      'CloudWatch Logs ingestion',
+      gb,
+      'GB',
+      cw.logIngestionGb,
+      afterFree(gb, freeGb, freeTier),
+      `${inv.logGroups} log groups; assumed ${ASSUMPTIONS.logGbPerGpuHour * 1000} MB per GPU-hour (host logs, rejected-traffic flow logs, Lambda); ${freeNote(freeGb, 'GB', freeTier)}`,
+    );
+  }
+}
+
+function addSmallServices(out: Lines, prices: RegionPrices, inv: TemplateInventory, config: EnvironmentConfig, freeTier: boolean): void {
+  if (inv.kmsKeys > 0) {
+    out.add('KMS customer managed keys', inv.kmsKeys, 'keys', prices.kmsKeyMonth, inv.kmsKeys, 'AWS::KMS::Key resources; first year (each of the first two yearly rotations adds $1/month)');
+  }
+  if (inv.emailSubscriptions > 0) {
+    const emails = inv.emailSubscriptions * ASSUMPTIONS.emailsPerSubscription;
+    const free = FREE_TIER.snsEmailNotifications.quantity;
+    out.add('SNS e-mail notifications', emails, 'e-mails', prices.snsEmailNotification, afterFree(emails, free, freeTier), `${inv.emailSubscriptions} e-mail subscription(s) x an assumed ${ASSUMPTIONS.emailsPerSubscription} a month; ${freeNote(free, 'e-mails', freeTier)}`);
+  }
+  // The VPS deploy key lives in Secrets Manager too, created by the operator rather than a stack.
+  const secrets = inv.secrets + 1;
+  out.add(
+    'Secrets Manager secrets',
+    secrets,
+    'secrets',
+    prices.secretMonth,
+    secrets,
+    `${inv.secrets} AWS::SecretsManager::Secret in the templates + 1 created by the operator (${config.vps.sshKeySecretName})`,
+  );
+  if (inv.lambdaFunctions > 0) {
+    const millions = (inv.lambdaFunctions * ASSUMPTIONS.lambdaRequestsPerFunction) / 1e6;
+    const free = FREE_TIER.lambdaRequests.quantity / 1e6;
+    out.add(
+      'Lambda requests',
+      millions,
+      'million requests',
+      prices.lambdaMillionRequests,
+      afterFree(millions, free, freeTier),
+      `${inv.lambdaFunctions} functions x an assumed ${ASSUMPTIONS.lambdaRequestsPerFunction} invocations a month; ${freeNote(free, 'million requests', freeTier)} (always-free tier, also 400,000 GB-s)`,
+    );
+  }
+  if (inv.budgets > 0) {
+    const free = FREE_TIER.budgets.quantity;
+    out.add(
+      'AWS Budgets',
+      inv.budgets,
+      'budgets',
+      { ...prices.budgetDay, usd: prices.budgetDay.usd * DAYS_PER_MONTH },
+      afterFree(inv.budgets, free, freeTier),
+      `AWS::Budgets::Budget resources at $${prices.budgetDay.usd}/day; ${freeNote(free, 'budgets', freeTier)}: with three environments in one account, the third budget bills`,
+    );
+  }
+}
+
+/**
+ * The monthly cost of one environment: quantities from what its templates contain and from its
+ * costProfile, prices from lib/cost/prices.ts, plus the VPS's fixed price from the config.
+ */
+export function estimateEnvironment(config: EnvironmentConfig, templates: Record<string, CfnTemplate>, options: EstimateOptions = {}): CostEstimate {
+  const freeTier = options.freeTier ?? true;
+  const prices = regionPrices(config.region);
+  const inv = inventory(templates);
+  const hoursPerDay = config.costProfile.gpuHoursPerDay;
+  const gpuHours = hoursPerDay * DAYS_PER_MONTH;
+  const out = new Lines();
+
+  const gpuInstanceType = inv.gpu ? addGpu(out, prices, inv.gpu, gpuHours, hoursPerDay) : undefined;
+  addNetwork(out, prices, inv, config, gpuHours, freeTier);
+  if (inv.buckets > 0) addS3(out, prices, config);
+  addCloudWatch(out, prices, inv, gpuHours, freeTier);
+  addSmallServices(out, prices, inv, config, freeTier);
+  const vps = config.vps.monthlyPriceUsd;
+  out.add(
+    `VPS (${VPS_PLAN.name})`,
+    1,
+    'month',
+    { ...VPS_PLAN.monthly, usd: vps },
+    1,
+    `fixed price from config vps.monthlyPriceUsd (list price ${unitPrice(VPS_PLAN.monthly.usd)}: ${VPS_PLAN.monthly.note})`,
+  );
+
+  const totalUsd = out.lines.reduce((sum, l) => sum + l.monthlyUsd, 0);
+  const pricesAsOf = out.lines.map((l) => l.asOf).sort()[0] ?? '';
+  return {
+    envName: config.envName,
+    region: config.region,
+    lines: out.lines,
+    totalUsd,
+    budgetUsd: config.monthlyBudgetUsd,
+    overBudget: totalUsd > config.monthlyBudgetUsd,
+    ...(gpuInstanceType ? { gpuInstanceType } : {}),
+    freeTierApplied: freeTier,
+    pricesAsOf,
+  };
+}

@@ -1,0 +1,51 @@
+import { Command, CommanderError } from 'commander';
+import { registerCostCommands } from './commands/cost';
+import { registerGpuCommands } from './commands/gpu';
+import { registerTeardownCommand } from './commands/teardown';
+import { defaultDeps, type OpsDeps } from './context';
+import { ExitCode, toOpsError } from './errors';
+
+/** Registers one group of subcommands (gpu, teardown; later cost, vps, ...) on the program. */
+export type CommandGroup = (program: Command, deps: OpsDeps) => void;
+
+/** Every group of `npm run ops`. A new group lives in lib/ops/commands/<group>.ts and is added here. */
+export const COMMAND_GROUPS: readonly CommandGroup[] = [registerGpuCommands, registerTeardownCommand, registerCostCommands];
+
+const EXIT_CODES_HELP = `
+Exit codes:
+  0  success                       5  refused or not confirmed
+  1  failure (AWS error, ...)      6  no AWS credentials
+  2  cost report: over budget      7  no Spot capacity
+  3  stack/output/fleet missing    8  teardown failed or incomplete
+  4  timeout while waiting        64  bad option or --env
+
+Settings: OPS_POLL_INTERVAL_MS (poll interval, default 5000), OPS_CDK_BIN (cdk executable, default npx cdk).`;
+
+export function buildProgram(deps: OpsDeps = defaultDeps(), groups: readonly CommandGroup[] = COMMAND_GROUPS): Command {
+  const program = new Command('ops')
+    .description('Operate an AiAssets environment: the GPU tier, costs, the VPS and teardown. Resources are found through stack outputs.')
+    .exitOverride()
+    .configureOutput({ writeOut: deps.stdout, writeErr: deps.stderr })
+    .showHelpAfterError('(add --help for usage)')
+    .addHelpText('after', EXIT_CODES_HELP);
+  // Subcommands copy these settings when created, so configure first, then register.
+  for (const register of groups) register(program, deps);
+  return program;
+}
+
+/** Runs one command line (without node and script) and returns the exit code; never throws. */
+export async function runCli(argv: readonly string[], deps: OpsDeps = defaultDeps()): Promise<number> {
+  const program = buildProgram(deps);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return ExitCode.ok;
+  } catch (error) {
+    // Commander has already printed its own message (or the help).
+    if (error instanceof CommanderError) return error.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
+    const opsError = toOpsError(error);
+    // Over budget is a verdict, not a failure: the report was printed, the exit code carries it.
+    deps.stderr(`${opsError.exitCode === ExitCode.overBudget ? 'over budget' : 'error'}: ${opsError.message}\n`);
+    if (opsError.exitCode === ExitCode.failure && deps.env.OPS_DEBUG && error instanceof Error && error.stack) deps.stderr(`${error.stack}\n`);
+    return opsError.exitCode;
+  }
+}

@@ -1,0 +1,160 @@
+import { comfyUiUrl, probeComfyUi } from './comfyui';
+import type { OpsDeps, Reporter } from './context';
+import { ExitCode, OpsError } from './errors';
+import { describeFleet, fleetHistory, fleetInstances, isDeadFleet, setTargetCapacity, type FleetInstance } from './fleet';
+import type { GpuTarget } from './gpu-target';
+import { formatDuration, pollIntervalMs, pollUntil } from './wait';
+
+export interface StartOptions {
+  readonly count: number;
+  readonly wait: boolean;
+  /** Overrides http://<public ip>:<port>, e.g. an SSM port forward on localhost. */
+  readonly comfyUiUrl?: string;
+  readonly timeoutMs: number;
+}
+
+export type Phase = 'capacity' | 'running' | 'comfyui';
+
+const PHASE_LABELS: Record<Phase, string> = {
+  capacity: '1/3 fleet capacity',
+  running: '2/3 instance running',
+  comfyui: '3/3 ComfyUI ready',
+};
+
+/** The `gpu start --json` document. */
+export interface StartResult {
+  readonly fleetId: string;
+  readonly previousTargetCapacity: number;
+  readonly targetCapacity: number;
+  readonly waited: boolean;
+  readonly phases: { phase: Phase; label: string; seconds: number }[];
+  readonly instances: string[];
+  readonly comfyUiUrls: string[];
+  readonly seconds: number;
+}
+
+type Deps = Pick<OpsDeps, 'sleep' | 'now' | 'env'>;
+
+const seconds = (ms: number): number => Math.round(ms / 100) / 10;
+
+export async function startGpu(target: GpuTarget, options: StartOptions, deps: Deps, reporter: Reporter): Promise<StartResult> {
+  const { ec2 } = target.clients;
+  const started = deps.now();
+  const deadline = started + options.timeoutMs;
+  const intervalMs = pollIntervalMs(deps.env);
+  const fleet = await describeFleet(ec2, target.fleetId, target.fleetSource);
+  if (isDeadFleet(fleet)) {
+    throw new OpsError(`Spot Fleet ${target.fleetId} is ${fleet.state} and cannot launch instances: redeploy the Gpu stack.`, ExitCode.notDeployed);
+  }
+  // Never lower the target here: that would terminate an instance someone is using (gpu stop is explicit).
+  const targetCapacity = Math.max(fleet.targetCapacity, options.count);
+  if (targetCapacity !== fleet.targetCapacity) {
+    await setTargetCapacity(ec2, target.fleetId, targetCapacity);
+    reporter.line(`Target capacity of ${target.fleetId}: ${fleet.targetCapacity} -> ${targetCapacity}`);
+  } else {
+    const note = fleet.targetCapacity > options.count ? ` (start never lowers it to ${options.count}; use gpu stop)` : '';
+    reporter.line(`Target capacity of ${target.fleetId} is already ${fleet.targetCapacity}${note}.`);
+  }
+  const result = {
+    fleetId: target.fleetId,
+    previousTargetCapacity: fleet.targetCapacity,
+    targetCapacity,
+    waited: options.wait,
+    phases: [] as StartResult['phases'],
+    instances: [] as string[],
+    comfyUiUrls: [] as string[],
+  };
+  if (!options.wait) {
+    reporter.line(`Not waiting: follow with npm run ops -- gpu status --env ${target.config.envName} (or use --wait).`);
+    return { ...result, seconds: seconds(deps.now() - started) };
+  }
+
+  reporter.line(`Waiting up to ${formatDuration(options.timeoutMs)} for ComfyUI (poll every ${formatDuration(intervalMs)}).`);
+  const poll = { deadline, intervalMs, deps };
+  const timedOut = (phase: Phase, detail: string): OpsError =>
+    new OpsError(
+      `Timed out after ${formatDuration(deps.now() - started)} in phase ${PHASE_LABELS[phase]}: ${detail}. ` +
+        `The fleet keeps its target capacity ${targetCapacity}; ${target.hostLogGroup ? `see the host log group ${target.hostLogGroup}, ` : ''}` +
+        `or stop it with: npm run ops -- gpu stop --env ${target.config.envName}`,
+      ExitCode.timeout,
+    );
+  let phaseStart = deps.now();
+  const finishPhase = (phase: Phase, note: string): void => {
+    const ms = deps.now() - phaseStart;
+    result.phases.push({ phase, label: PHASE_LABELS[phase], seconds: seconds(ms) });
+    reporter.line(`[${PHASE_LABELS[phase]}] done in ${formatDuration(ms)}: ${note}`);
+    phaseStart = deps.now();
+  };
+
+  // Phase 1: the fleet has got Spot capacity for the whole target.
+  let fulfilled = fleet.fulfilledCapacity;
+  let lastShown = '';
+  const capacity = await pollUntil(async () => {
+    const now = await describeFleet(ec2, target.fleetId, target.fleetSource);
+    if (isDeadFleet(now)) throw new OpsError(`Spot Fleet ${target.fleetId} became ${now.state} while starting.`, ExitCode.failure);
+    fulfilled = now.fulfilledCapacity;
+    const shown = `fulfilled ${fulfilled}/${targetCapacity} (${now.state}${now.activityStatus ? `, ${now.activityStatus}` : ''})`;
+    if (shown !== lastShown) reporter.line(`  [${PHASE_LABELS.capacity}] ${shown}`);
+    lastShown = shown;
+    return fulfilled >= targetCapacity ? { done: true, value: undefined } : { done: false };
+  }, poll);
+  if (!capacity.done) {
+    const history = await fleetHistory(ec2, target.fleetId, new Date(started - 60_000));
+    const events = !history.available
+      ? `fleet history unavailable (${history.reason})`
+      : history.events.length > 0
+        ? `fleet history:\n  ${history.events.join('\n  ')}`
+        : 'no error or information events in the fleet history';
+    throw new OpsError(
+      `No Spot capacity: the fleet stayed at fulfilled ${fulfilled} of target ${targetCapacity} for ${formatDuration(deps.now() - started)} ` +
+        `(phase ${PHASE_LABELS.capacity} did not finish); ${events}. ` +
+        `Try again later or add instance types to gpu.instanceTypes; the target stays ${targetCapacity} until: npm run ops -- gpu stop --env ${target.config.envName}`,
+      ExitCode.noCapacity,
+    );
+  }
+  finishPhase('capacity', `fulfilled ${fulfilled}/${targetCapacity}`);
+
+  // Phase 2: the instances are running (none still pending).
+  lastShown = '';
+  const running = await pollUntil<FleetInstance[]>(async () => {
+    const instances = (await fleetInstances(ec2, target.fleetId)).filter((i) => i.state !== 'terminated' && i.state !== 'shutting-down');
+    const shown = instances.map((i) => `${i.instanceId} ${i.state}`).join(', ') || 'no instance listed yet';
+    if (shown !== lastShown) reporter.line(`  [${PHASE_LABELS.running}] ${shown}`);
+    lastShown = shown;
+    const up = instances.filter((i) => i.state === 'running');
+    return up.length > 0 && !instances.some((i) => i.state === 'pending') ? { done: true, value: up } : { done: false };
+  }, poll);
+  if (!running.done) throw timedOut('running', lastShown);
+  const up = running.value;
+  result.instances = up.map((i) => i.instanceId);
+  finishPhase('running', up.map((i) => `${i.instanceId} (${i.instanceType}, ${i.availabilityZone ?? '?'})`).join(', '));
+
+  // Phase 3: ComfyUI answers /system_stats with 200 on every address.
+  const urls = options.comfyUiUrl ? [options.comfyUiUrl] : up.map((i) => comfyUiUrl(i.publicIp, target.comfyUiPort) ?? unreachable(i, target.comfyUiPort));
+  result.comfyUiUrls = urls;
+  const last = new Map<string, string>();
+  const ready = await pollUntil(async () => {
+    let allReady = true;
+    for (const url of urls) {
+      const probe = await probeComfyUi(url, Math.min(5_000, Math.max(100, deadline - deps.now())));
+      if (last.get(url) !== probe.detail) reporter.line(`  [${PHASE_LABELS.comfyui}] ${url}/system_stats: ${probe.detail}`);
+      last.set(url, probe.detail);
+      allReady &&= probe.ready;
+    }
+    return allReady ? { done: true, value: undefined } : { done: false };
+  }, poll);
+  if (!ready.done) throw timedOut('comfyui', urls.map((u) => `${u}/system_stats last answered ${last.get(u) ?? 'nothing'}`).join('; '));
+  finishPhase('comfyui', urls.join(', '));
+
+  const total = deps.now() - started;
+  reporter.line(`ComfyUI is ready after ${formatDuration(total)}: ${urls.join(', ')}`);
+  return { ...result, seconds: seconds(total) };
+}
+
+function unreachable(instance: FleetInstance, port: string): never {
+  throw new OpsError(
+    `Instance ${instance.instanceId} has no public IP, so ComfyUI cannot be reached directly: ` +
+      `open an SSM port-forwarding session to port ${port} and pass --comfyui-url http://localhost:${port}`,
+    ExitCode.failure,
+  );
+}

@@ -1,0 +1,250 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { loadEnvironment, validateEnvironment } from '../../lib/config/load';
+import { estimateEnvironment, type CostEstimate } from '../../lib/cost/estimate';
+import { renderEstimateMarkdown, renderEstimateTable } from '../../lib/cost/estimate-format';
+import { GPU_HOST_CUSTOM_METRICS, IDLE_WATCHER_METRICS, NVIDIA_GPU_MEASUREMENTS } from '../../lib/cost/gpu-host-metrics';
+import { alarmMetrics, inventory } from '../../lib/cost/template-inventory';
+import type { CfnTemplate } from '../../lib/synth';
+import { synthesized } from '../support/synth';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const FIXTURE_DIR = path.join(__dirname, 'fixtures', 'small-env');
+
+/** The hand-written fixture templates, a fresh copy each time (tests change them). */
+function fixture(): Record<string, CfnTemplate> {
+  return Object.fromEntries(
+    fs
+      .readdirSync(FIXTURE_DIR)
+      .filter((f) => f.endsWith('.template.json'))
+      .map((f) => [f.replace('.template.json', ''), JSON.parse(fs.readFileSync(path.join(FIXTURE_DIR, f), 'utf8')) as CfnTemplate]),
+  );
+}
+
+/** A fixed usage profile, independent of lib/config/environments.ts. */
+const fxConfig = validateEnvironment('fx', {
+  appName: 'Fx',
+  region: 'us-east-1',
+  alertEmail: 'ops@example.com',
+  monthlyBudgetUsd: 50,
+  costProfile: {
+    gpuHoursPerDay: 5,
+    storedGb: { models: 40, generated: 90, workflows: 2 },
+    s3RequestsPerMonth: { put: 20_000, get: 200_000 },
+    dataTransferOutGb: 150,
+  },
+  network: { comfyuiIngressCidr: '203.0.113.10/32' },
+  vps: { host: 'vps.example.com', hostnames: { n8n: 'n8n.example.com', sim: 'sim.example.com' }, monthlyPriceUsd: 7.5 },
+});
+
+function line(e: CostEstimate, item: string): number {
+  const found = e.lines.find((l) => l.item === item);
+  if (!found) throw new Error(`no line ${item}: ${e.lines.map((l) => l.item).join(', ')}`);
+  return found.monthlyUsd;
+}
+
+function gpu(t: Record<string, CfnTemplate>): CfnTemplate['Resources'] {
+  return t['Fx-fx-Gpu'].Resources;
+}
+function obs(t: Record<string, CfnTemplate>): CfnTemplate['Resources'] {
+  return t['Fx-fx-Observability'].Resources;
+}
+
+describe('estimateEnvironment over the fixture templates', () => {
+  const base = estimateEnvironment(fxConfig, fixture());
+
+  it('prices every line from what the templates hold and the profile (values worked out by hand)', () => {
+    // 5 h/day x 30.4 = 152 GPU-hours; 152 / 729.6 h = 5/24 of the month.
+    const expected: Array<[string, number, number]> = [
+      ['EC2 Spot GPU (g4dn.xlarge)', 152, 26.8432], // cheapest of g5.xlarge $0.3939 and g4dn.xlarge $0.1766
+      ['EBS gp3 root volume', 100 * (5 / 24), 1.6666667], // 100 GB x 5/24 x $0.08
+      ['Public IPv4 address', 152, 0.76],
+      ['Data transfer out', 150, 4.5], // 150 GB - 100 free = 50 x $0.09
+      ['S3 STANDARD storage', 40 + 15 + 2 / 6, 1.2726667], // models + 1/6 of generated and workflows
+      ['S3 STANDARD_IA storage', 30 + 10 / 6, 0.3958333], // 1/3 of generated + 5/6 of workflows
+      ['S3 GLACIER_IR storage', 45, 0.18], // 1/2 of generated
+      ['S3 PUT/LIST requests', 20, 0.1],
+      ['S3 GET requests', 200, 0.08],
+      ['CloudWatch alarms', 12, 0.2], // 3 plain + 3 x 2 + 1 x 3 metrics, 10 free
+      ['CloudWatch dashboards', 1, 0],
+      ['CloudWatch custom metrics', 10, 0],
+      ['CloudWatch Logs ingestion', 0.608, 0],
+      ['KMS customer managed keys', 1, 1],
+      ['SNS e-mail notifications', 100, 0],
+      ['Secrets Manager secrets', 1, 0.4], // none in the templates + the operator's VPS key
+      ['Lambda requests', 0.001, 0],
+      ['AWS Budgets', 1, 0],
+      ['VPS (Hostinger KVM 2)', 1, 7.5],
+    ];
+    expect(base.lines.map((l) => l.item)).toEqual(expected.map(([item]) => item));
+    for (const [item, quantity, usd] of expected) {
+      const l = base.lines.find((x) => x.item === item)!;
+      expect([item, l.quantity]).toEqual([item, expect.closeTo(quantity, 6)]);
+      expect([item, l.monthlyUsd]).toEqual([item, expect.closeTo(usd, 6)]);
+      expect(l.source).toMatch(/^https:\/\//);
+      expect(l.asOf).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    }
+    expect(base.totalUsd).toBeCloseTo(44.898367, 5);
+    expect(base.gpuInstanceType).toBe('g4dn.xlarge');
+    expect(base.overBudget).toBe(false);
+  });
+
+  it('says which fleet types it compared and that a stopped instance keeps its volume', () => {
+    const gpuLine = base.lines.find((l) => l.item.startsWith('EC2 Spot GPU'))!;
+    expect(gpuLine.basis).toContain('g5.xlarge $0.3939');
+    expect(gpuLine.basis).toContain('g4dn.xlarge $0.1766');
+    expect(base.lines.find((l) => l.item === 'EBS gp3 root volume')!.basis).toContain("interruption behaviour 'stop'");
+  });
+
+  it('two more alarms raise the total by exactly 2 x $0.10', () => {
+    const t = fixture();
+    for (const id of ['ExtraA', 'ExtraB']) {
+      obs(t)[id] = { Type: 'AWS::CloudWatch::Alarm', Properties: { MetricName: 'X', Namespace: 'Fx/Gpu', Period: 300, Statistic: 'Sum' } };
+    }
+    const e = estimateEnvironment(fxConfig, t);
+    expect(e.totalUsd - base.totalUsd).toBeCloseTo(0.2, 9);
+    expect(line(e, 'CloudWatch alarms')).toBeCloseTo(0.4, 9);
+  });
+
+  it('a metric-math alarm over three metrics costs three alarm metrics', () => {
+    const t = fixture();
+    obs(t).ExtraMath = structuredClone(obs(t).MathThree);
+    expect(estimateEnvironment(fxConfig, t).totalUsd - base.totalUsd).toBeCloseTo(0.3, 9);
+  });
+
+  it('a 200 GB root volume adds 100 GB x $0.08 x the GPU share of the month', () => {
+    const t = fixture();
+    const data = gpu(t).LaunchTemplate.Properties!.LaunchTemplateData as { BlockDeviceMappings: Array<{ Ebs: { VolumeSize: number } }> };
+    data.BlockDeviceMappings[0].Ebs.VolumeSize = 200;
+    const e = estimateEnvironment(fxConfig, t);
+    expect(e.totalUsd - base.totalUsd).toBeCloseTo(100 * 0.08 * (152 / 729.6), 9);
+  });
+
+  it('dashboards are free up to three, then $3 each', () => {
+    const withDashboards = (extra: number): number => {
+      const t = fixture();
+      for (let i = 0; i < extra; i++) obs(t)[`Dash${i}`] = { Type: 'AWS::CloudWatch::Dashboard', Properties: {} };
+      return estimateEnvironment(fxConfig, t).totalUsd - base.totalUsd;
+    };
+    expect(withDashboards(2)).toBeCloseTo(0, 9); // 3 dashboards: all free
+    expect(withDashboards(3)).toBeCloseTo(3, 9); // 4 dashboards: one beyond the free three
+  });
+
+  it('prices the cheapest Spot type the fleet really has', () => {
+    const t = fixture();
+    const cfg = gpu(t).SpotFleet.Properties!.SpotFleetRequestConfigData as { LaunchTemplateConfigs: Array<{ Overrides: Array<{ InstanceType: string }> }> };
+    for (const o of cfg.LaunchTemplateConfigs[0].Overrides) if (o.InstanceType === 'g4dn.xlarge') o.InstanceType = 'g6.xlarge';
+    const e = estimateEnvironment(fxConfig, t);
+    expect(e.gpuInstanceType).toBe('g6.xlarge');
+    expect(e.totalUsd - base.totalUsd).toBeCloseTo(152 * (0.3558 - 0.1766), 9);
+  });
+
+  it('a secret in a template adds $0.40', () => {
+    const t = fixture();
+    gpu(t).AppSecret = { Type: 'AWS::SecretsManager::Secret', Properties: {} };
+    expect(estimateEnvironment(fxConfig, t).totalUsd - base.totalUsd).toBeCloseTo(0.4, 9);
+  });
+
+  it('without free tiers every allowance bills', () => {
+    const e = estimateEnvironment(fxConfig, fixture(), { freeTier: false });
+    expect(line(e, 'CloudWatch alarms')).toBeCloseTo(1.2, 9);
+    expect(line(e, 'CloudWatch dashboards')).toBeCloseTo(3, 9);
+    expect(line(e, 'CloudWatch custom metrics')).toBeCloseTo(3, 9);
+    expect(line(e, 'Data transfer out')).toBeCloseTo(13.5, 9);
+    expect(line(e, 'AWS Budgets')).toBeCloseTo(0.608, 9);
+    expect(e.freeTierApplied).toBe(false);
+  });
+
+  it('refuses to guess a price the table does not have', () => {
+    const t = fixture();
+    const cfg = gpu(t).SpotFleet.Properties!.SpotFleetRequestConfigData as { LaunchTemplateConfigs: Array<{ Overrides: Array<{ InstanceType: string }> }> };
+    cfg.LaunchTemplateConfigs[0].Overrides[0].InstanceType = 'p5.48xlarge';
+    expect(() => estimateEnvironment(fxConfig, t)).toThrow(/No price for instance type p5\.48xlarge in us-east-1/);
+    expect(() => estimateEnvironment({ ...fxConfig, region: 'eu-west-3' }, fixture())).toThrow(/No prices for region eu-west-3/);
+  });
+
+  it('renders a table and a markdown table with one line per item and the total', () => {
+    const table = renderEstimateTable([base]);
+    expect(table[0]).toBe('Estimated monthly cost of fx (us-east-1): $44.90, within the $50.00 budget ($5.10 left)');
+    expect(table).toHaveLength(1 + 1 + base.lines.length + 1 + 1);
+    expect(table[table.length - 2]).toMatch(/^total\s+\$44\.90$/);
+    const md = renderEstimateMarkdown([base]);
+    expect(md).toContain('| EC2 Spot GPU (g4dn.xlarge) | 152 | instance-hours | $0.1766 | $26.84 | 5 GPU-hours/day x 30.4 days at the cheapest typical Spot price of the fleet\'s types: g5.xlarge $0.3939 (on-demand $1.01), g4dn.xlarge $0.1766 (on-demand $0.526) |');
+    expect(md).toContain('| **total** | | | | **$44.90** | |');
+  });
+});
+
+describe('template inventory', () => {
+  it('counts alarm metrics the way CloudWatch bills them', () => {
+    expect(alarmMetrics({ MetricName: 'A', Period: 300 })).toEqual({ metrics: 1, highResolution: false });
+    expect(alarmMetrics({ MetricName: 'A', Period: 10 })).toEqual({ metrics: 1, highResolution: true });
+    const stat = { MetricStat: { Metric: { MetricName: 'M' }, Period: 60, Stat: 'Average' } };
+    expect(alarmMetrics({ Metrics: [{ Expression: 'a+b' }, stat, stat] })).toEqual({ metrics: 2, highResolution: false });
+    expect(alarmMetrics({ Metrics: [{ Expression: 'ANOMALY_DETECTION_BAND(m, 2)' }, stat] })).toEqual({ metrics: 3, highResolution: false });
+  });
+
+  it('reads the fixture as it is', () => {
+    const inv = inventory(fixture());
+    expect(inv.alarms).toEqual({ alarms: 7, standardMetrics: 12, highResolutionMetrics: 0, compositeAlarms: 0 });
+    expect(inv.gpu).toEqual({
+      instanceTypes: ['g5.xlarge', 'g4dn.xlarge'],
+      volumes: [{ launchTemplate: 'LaunchTemplate', sizeGb: 100, volumeType: 'gp3' }],
+      interruptionBehavior: 'stop',
+      publicIpv4: true,
+    });
+    expect([inv.dashboards, inv.kmsKeys, inv.secrets, inv.buckets, inv.logGroups, inv.lambdaFunctions, inv.budgets, inv.emailSubscriptions]).toEqual([1, 1, 0, 2, 2, 1, 1, 1]);
+  });
+
+  it('the GPU host metric list matches what the user-data scripts publish', () => {
+    const watcher = fs.readFileSync(path.join(ROOT, 'assets/user-data/idle-watcher.sh'), 'utf8');
+    const published = [...new Set([...watcher.matchAll(/put_metric (\w+)/g)].map((m) => m[1]))].sort();
+    expect(published).toEqual([...IDLE_WATCHER_METRICS].sort());
+    const install = fs.readFileSync(path.join(ROOT, 'assets/user-data/install.sh'), 'utf8');
+    const measurements = /"measurement":\s*\[([^\]]*)\]/.exec(install)?.[1] ?? '';
+    expect([...measurements.matchAll(/"(\w+)"/g)].map((m) => m[1])).toEqual([...NVIDIA_GPU_MEASUREMENTS]);
+    expect(GPU_HOST_CUSTOM_METRICS).toHaveLength(10);
+  });
+});
+
+describe('the real dev environment at its default profile', () => {
+  let estimate: CostEstimate;
+  beforeAll(() => {
+    estimate = estimateEnvironment(loadEnvironment('dev'), synthesized('dev').templates);
+  });
+
+  it('has the GPU, EBS, S3, CloudWatch and VPS lines, and the total is their sum', () => {
+    const items = estimate.lines.map((l) => l.item);
+    expect(items).toEqual(
+      expect.arrayContaining([
+        'EC2 Spot GPU (g4dn.xlarge)',
+        'EBS gp3 root volume',
+        'S3 STANDARD storage',
+        'S3 STANDARD_IA storage',
+        'S3 GLACIER_IR storage',
+        'CloudWatch alarms',
+        'CloudWatch dashboards',
+        'CloudWatch custom metrics',
+        'VPS (Hostinger KVM 2)',
+      ]),
+    );
+    expect(estimate.totalUsd).toBeCloseTo(estimate.lines.reduce((s, l) => s + l.monthlyUsd, 0), 9);
+    // 8 GPU-hours a day: the GPU line alone is 243.2 h at the g4dn.xlarge Spot price.
+    expect(estimate.lines[0]).toMatchObject({ quantity: expect.closeTo(243.2, 9), unitPriceUsd: 0.1766 });
+    expect(estimate.budgetUsd).toBe(50);
+  });
+
+  // Reported, not fudged: at the 2025-11-30 Spot price of g4dn.xlarge ($0.1766/h) 8 GPU-hours on
+  // every day of the month cost $42.95, and with the $6.99 VPS that is already $49.94, so the seed's
+  // "under $50 at 8 h/day" does not hold (README, Cost). These tests pin both facts down.
+  test('at 8 GPU-hours every day the seed profile misses the $50 target, and the README says by how much', () => {
+    expect(estimate.totalUsd).toBeGreaterThan(50);
+    const gpuAndVps = estimate.lines.filter((l) => /^EC2 Spot GPU|^VPS/.test(l.item)).reduce((s, l) => s + l.monthlyUsd, 0);
+    expect(gpuAndVps).toBeCloseTo(49.94, 1);
+  });
+
+  test('at 6.5 GPU-hours a day (about 8 h on working days) the same environment stays under $50', () => {
+    const config = loadEnvironment('dev');
+    const lighter = { ...config, costProfile: { ...config.costProfile, gpuHoursPerDay: 6.5 } };
+    expect(estimateEnvironment(lighter, synthesized('dev').templates).totalUsd).toBeLessThan(50);
+  });
+});

@@ -1,0 +1,280 @@
+import { CreateStackCommand } from '@aws-sdk/client-cloudformation';
+import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
+import { DescribeInstancesCommand, DescribeSpotFleetInstancesCommand, DescribeSpotFleetRequestsCommand } from '@aws-sdk/client-ec2';
+import { runCli } from '../../lib/ops/cli';
+import type { GpuStatus } from '../../lib/ops/gpu-status';
+import type { StartResult } from '../../lib/ops/gpu-start';
+import { startMoto, type MotoServer } from '../support/moto';
+import {
+  cliEnv,
+  deployEnvironment,
+  inProcessDeps,
+  motoClients,
+  patchEc2,
+  runOps,
+  startComfyStub,
+  type ComfyStub,
+} from './fixtures';
+
+// The gpu commands against a real EC2/CloudFormation/CloudWatch API (moto on loopback).
+let moto: MotoServer;
+let stub: ComfyStub | undefined;
+
+beforeAll(async () => {
+  moto = await startMoto();
+});
+
+afterAll(async () => {
+  await moto?.stop();
+});
+
+beforeEach(async () => {
+  await moto.reset();
+});
+
+afterEach(async () => {
+  await stub?.close();
+  stub = undefined;
+});
+
+const env = (): NodeJS.ProcessEnv => cliEnv(moto.endpoint);
+
+async function fleetTarget(fleetId: string | undefined): Promise<{ target: number; fulfilled: number }> {
+  const { SpotFleetRequestConfigs } = await motoClients(moto.endpoint).ec2.send(
+    new DescribeSpotFleetRequestsCommand({ SpotFleetRequestIds: [fleetId!] }),
+  );
+  const config = SpotFleetRequestConfigs![0].SpotFleetRequestConfig!;
+  return { target: config.TargetCapacity!, fulfilled: config.FulfilledCapacity! };
+}
+
+describe('gpu status', () => {
+  test('an empty fleet says so, as a table and as JSON', async () => {
+    const { fleetId } = await deployEnvironment(motoClients(moto.endpoint), 'dev', { capacity: 0 });
+
+    const table = await runOps(['gpu', 'status', '--env', 'dev'], env());
+    expect(table.stderr).toBe('');
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain(`Spot Fleet   ${fleetId} active`);
+    expect(table.stdout).toContain('Capacity     target 0, fulfilled 0');
+    expect(table.stdout).toContain('No instances: the fleet is scaled to 0 (target capacity 0)');
+
+    const json = inProcessDeps(motoClients(moto.endpoint), env());
+    expect(await runCli(['gpu', 'status', '--env', 'dev', '--json'], json.deps)).toBe(0);
+    expect(json.stderr()).toBe('');
+    expect(JSON.parse(json.stdout())).toEqual({
+      env: 'dev',
+      region: 'us-east-1',
+      stack: 'AiAssets-dev-Gpu',
+      fleetId,
+      state: 'active',
+      activityStatus: null,
+      targetCapacity: 0,
+      fulfilledCapacity: 0,
+      instances: [],
+    });
+  });
+
+  test('one running instance: type, AZ, launch time, idle minutes and Spot price', async () => {
+    const clients = motoClients(moto.endpoint);
+    const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 1 });
+    await clients.cloudWatch.send(
+      new PutMetricDataCommand({
+        Namespace: 'AiAssets/Gpu',
+        MetricData: [
+          { MetricName: 'IdleMinutes', Dimensions: [{ Name: 'Environment', Value: 'dev' }], Value: 4, Timestamp: new Date(Date.now() - 180_000) },
+          { MetricName: 'IdleMinutes', Dimensions: [{ Name: 'Environment', Value: 'dev' }], Value: 7, Timestamp: new Date(Date.now() - 60_000) },
+          // Another environment's GPU must not leak into dev's status.
+          { MetricName: 'IdleMinutes', Dimensions: [{ Name: 'Environment', Value: 'staging' }], Value: 13, Timestamp: new Date() },
+        ],
+      }),
+    );
+    const instanceId = (await clients.ec2.send(new DescribeSpotFleetInstancesCommand({ SpotFleetRequestId: fleetId }))).ActiveInstances![0]
+      .InstanceId!;
+
+    const json = await runOps(['gpu', 'status', '--env', 'dev', '--json'], env());
+    expect(json.code).toBe(0);
+    const status = JSON.parse(json.stdout) as GpuStatus;
+    expect(status).toMatchObject({ fleetId, targetCapacity: 1, fulfilledCapacity: 1 });
+    expect(status.instances).toHaveLength(1);
+    const [instance] = status.instances;
+    expect(instance).toMatchObject({
+      instanceId,
+      instanceType: 'g4dn.xlarge',
+      availabilityZone: 'us-east-1a',
+      state: 'running',
+      idleMinutes: 7,
+      // moto gives Spot Fleet instances no public address, hence no ComfyUI URL.
+      publicIp: null,
+      comfyUiUrl: null,
+    });
+    expect(Date.parse(instance.launchTime!)).toBeGreaterThan(Date.now() - 10 * 60_000);
+    expect(typeof instance.spotPriceUsdPerHour).toBe('number');
+
+    const table = inProcessDeps(clients, env());
+    expect(await runCli(['gpu', 'status', '--env', 'dev'], table.deps)).toBe(0);
+    const row = table.stdout().split('\n').find((l) => l.startsWith(instanceId));
+    expect(row).toMatch(new RegExp(`^${instanceId}\\s+g4dn\\.xlarge\\s+us-east-1a\\s+running\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ\\s+-\\s+-\\s+-\\s+7\\s+\\$\\d+\\.\\d{4}$`));
+  });
+
+  test('an instance with a public IP gets its ComfyUI URL from the ComfyUiPort output', async () => {
+    const clients = motoClients(moto.endpoint);
+    await deployEnvironment(clients, 'dev', { capacity: 1 });
+    patchEc2(clients.ec2, { publicIp: '203.0.113.7' });
+    const run = inProcessDeps(clients, env());
+
+    expect(await runCli(['gpu', 'status', '--env', 'dev'], run.deps)).toBe(0);
+    expect(run.stdout()).toMatch(/203\.0\.113\.7\s+ec2-203-0-113-7\.compute-1\.amazonaws\.com\s+http:\/\/203\.0\.113\.7:8188\s/);
+    // No idle datapoint in the past 10 minutes: shown as '-'.
+    expect(run.stdout()).toMatch(/http:\/\/203\.0\.113\.7:8188\s+-\s+\$/);
+  });
+
+  test('a missing Gpu stack is "not deployed" (exit 3) with the deploy command', async () => {
+    const result = await runOps(['gpu', 'status', '--env', 'dev'], env());
+    expect(result.code).toBe(3);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe('error: Stack AiAssets-dev-Gpu is not deployed in us-east-1: run npx cdk deploy -c env=dev --all\n');
+  });
+
+  test('a fleet id that no longer exists is "not found" (exit 3)', async () => {
+    const template = {
+      Resources: { Handle: { Type: 'AWS::CloudFormation::WaitConditionHandle' } },
+      Outputs: {
+        SpotFleetRequestId: { Value: 'sfr-00000000-0000-4000-8000-000000000000' },
+        ComfyUiPort: { Value: '8188' },
+        GpuMetricNamespace: { Value: 'AiAssets/Gpu' },
+      },
+    };
+    await motoClients(moto.endpoint).cloudFormation.send(
+      new CreateStackCommand({ StackName: 'AiAssets-dev-Gpu', TemplateBody: JSON.stringify(template) }),
+    );
+    const run = inProcessDeps(motoClients(moto.endpoint), env());
+    expect(await runCli(['gpu', 'start', '--env', 'dev'], run.deps)).toBe(3);
+    expect(run.stderr()).toContain(
+      'Spot Fleet request sfr-00000000-0000-4000-8000-000000000000 (from output SpotFleetRequestId of stack AiAssets-dev-Gpu) was not found',
+    );
+  });
+});
+
+describe('gpu start', () => {
+  test('--wait prints each phase with its time and ends when ComfyUI answers 200', async () => {
+    const { fleetId } = await deployEnvironment(motoClients(moto.endpoint), 'dev', { capacity: 0 });
+    stub = await startComfyStub(3);
+
+    const result = await runOps(['gpu', 'start', '--env', 'dev', '--wait', '--comfyui-url', stub.url], env());
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const out = result.stdout;
+    expect(out).toContain(`Target capacity of ${fleetId}: 0 -> 1`);
+    // dev's readyTimeoutMinutes (20) applies without --timeout-minutes.
+    expect(out).toContain('Waiting up to 20 min 00 s for ComfyUI (poll every 0.1 s).');
+    expect(out).toMatch(/\[1\/3 fleet capacity\] done in \d+\.\d s: fulfilled 1\/1/);
+    expect(out).toMatch(/\[2\/3 instance running\] done in \d+\.\d s: i-\w+ \(g4dn\.xlarge, us-east-1a\)/);
+    expect(out).toContain(`[3/3 ComfyUI ready] ${stub.url}/system_stats: HTTP 503`);
+    expect(out).toContain(`[3/3 ComfyUI ready] ${stub.url}/system_stats: HTTP 200`);
+    expect(out).toMatch(/\[3\/3 ComfyUI ready\] done in \d+\.\d s/);
+    expect(out).toMatch(new RegExp(`ComfyUI is ready after \\d+\\.\\d s: ${stub.url}`));
+    // Phases in order, each reported once.
+    const order = ['[1/3 fleet capacity] done', '[2/3 instance running] done', '[3/3 ComfyUI ready] done'].map((p) => out.indexOf(p));
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(stub.hits()).toBe(4);
+    expect(await fleetTarget(fleetId)).toEqual({ target: 1, fulfilled: 1 });
+  });
+
+  test('without --comfyui-url it probes http://<public ip>:<ComfyUiPort>; --json gives the phases', async () => {
+    stub = await startComfyStub(1);
+    const clients = motoClients(moto.endpoint);
+    const port = new URL(stub.url).port;
+    const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 0, comfyUiPort: port });
+    // moto assigns no public IP; pretend the instance's public address is loopback, where the stub listens.
+    patchEc2(clients.ec2, { publicIp: '127.0.0.1' });
+    const run = inProcessDeps(clients, env());
+
+    const code = await runCli(['gpu', 'start', '--env', 'dev', '--count', '2', '--wait', '--json'], run.deps);
+    expect(run.stderr()).toContain('[3/3 ComfyUI ready] done');
+    expect(code).toBe(0);
+    const result = JSON.parse(run.stdout()) as StartResult;
+    expect(result).toMatchObject({ fleetId, previousTargetCapacity: 0, targetCapacity: 2, waited: true });
+    expect(result.phases.map((p) => p.phase)).toEqual(['capacity', 'running', 'comfyui']);
+    expect(result.instances).toHaveLength(2);
+    expect(result.comfyUiUrls).toEqual([stub.url, stub.url]);
+    expect(await fleetTarget(fleetId)).toEqual({ target: 2, fulfilled: 2 });
+  });
+
+  test('ComfyUI never ready: exit 4 naming the unfinished phase', async () => {
+    await deployEnvironment(motoClients(moto.endpoint), 'dev', { capacity: 0 });
+    stub = await startComfyStub(Infinity);
+
+    const result = await runOps(['gpu', 'start', '--env', 'dev', '--wait', '--comfyui-url', stub.url, '--timeout-minutes', '0.03'], env());
+    expect(result.code).toBe(4);
+    expect(result.stdout).toContain('[2/3 instance running] done');
+    expect(result.stdout).not.toContain('[3/3 ComfyUI ready] done');
+    expect(result.stderr).toMatch(/^error: Timed out after \d+\.\d s in phase 3\/3 ComfyUI ready: /);
+    expect(result.stderr).toContain(`${stub.url}/system_stats last answered HTTP 503`);
+    expect(result.stderr).toContain('npm run ops -- gpu stop --env dev');
+    expect(stub.hits()).toBeGreaterThan(3);
+    expect(result.ms).toBeLessThan(15_000);
+  });
+
+  test('no Spot capacity for the whole wait: exit 7, history unavailable in moto', async () => {
+    const clients = motoClients(moto.endpoint);
+    const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 0 });
+    patchEc2(clients.ec2, { fulfilledCapacity: 0 });
+    const run = inProcessDeps(clients, env());
+
+    const code = await runCli(['gpu', 'start', '--env', 'dev', '--wait', '--timeout-minutes', '0.02'], run.deps);
+    expect(code).toBe(7);
+    expect(run.stdout()).toContain('[1/3 fleet capacity] fulfilled 0/1 (active)');
+    expect(run.stderr()).toMatch(/^error: No Spot capacity: the fleet stayed at fulfilled 0 of target 1 for \d+\.\d s \(phase 1\/3 fleet capacity did not finish\); fleet history unavailable \(/);
+    expect(await fleetTarget(fleetId)).toMatchObject({ target: 1 });
+  });
+
+  test('without --wait it only raises the target', async () => {
+    const { fleetId } = await deployEnvironment(motoClients(moto.endpoint), 'dev', { capacity: 0 });
+    const run = inProcessDeps(motoClients(moto.endpoint), env());
+    expect(await runCli(['gpu', 'start', '--env', 'dev', '--count', '1'], run.deps)).toBe(0);
+    expect(run.stdout()).toContain('Not waiting: follow with npm run ops -- gpu status --env dev');
+    expect(await fleetTarget(fleetId)).toEqual({ target: 1, fulfilled: 1 });
+  });
+});
+
+describe('gpu stop', () => {
+  test('sets the capacity to 0 and waits until no instance is left', async () => {
+    const clients = motoClients(moto.endpoint);
+    const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 1 });
+    const instanceId = (await clients.ec2.send(new DescribeSpotFleetInstancesCommand({ SpotFleetRequestId: fleetId }))).ActiveInstances![0]
+      .InstanceId!;
+
+    const result = await runOps(['gpu', 'stop', '--env', 'dev'], env());
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain(`Target capacity of ${fleetId}: 1 -> 0`);
+    expect(result.stdout).toContain(`Waiting for 1 instance(s) to terminate: ${instanceId}`);
+    expect(result.stdout).toMatch(/Stopped: no instance left after \d+\.\d s\./);
+    expect(await fleetTarget(fleetId)).toEqual({ target: 0, fulfilled: 0 });
+    expect((await clients.ec2.send(new DescribeSpotFleetInstancesCommand({ SpotFleetRequestId: fleetId }))).ActiveInstances).toEqual([]);
+    const described = await clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+    expect(described.Reservations![0].Instances![0].State!.Name).toBe('terminated');
+
+    const again = inProcessDeps(clients, env());
+    expect(await runCli(['gpu', 'stop', '--env', 'dev', '--json'], again.deps)).toBe(0);
+    expect(JSON.parse(again.stdout())).toMatchObject({ fleetId, previousTargetCapacity: 0, targetCapacity: 0, instances: [] });
+  });
+
+  test('waits while an instance is still shutting down, and times out (exit 4) if it never goes', async () => {
+    const clients = motoClients(moto.endpoint);
+    await deployEnvironment(clients, 'dev', { capacity: 1 });
+    // 1st DescribeInstances: the instance before the stop; then 3 polls in which it is still shutting down.
+    const states = ['running', 'shutting-down', 'shutting-down', 'shutting-down'];
+    patchEc2(clients.ec2, { instanceStates: states });
+    const slow = inProcessDeps(clients, env());
+    expect(await runCli(['gpu', 'stop', '--env', 'dev'], slow.deps)).toBe(0);
+    expect(slow.stdout()).toMatch(/waiting for i-\w+ shutting-down/);
+    expect(states).toEqual([]);
+
+    await runCli(['gpu', 'start', '--env', 'dev'], inProcessDeps(clients, env()).deps);
+    states.push('running', ...Array<string>(1000).fill('shutting-down'));
+    const stuck = inProcessDeps(clients, env());
+    expect(await runCli(['gpu', 'stop', '--env', 'dev', '--timeout-minutes', '0.01'], stuck.deps)).toBe(4);
+    expect(stuck.stderr()).toMatch(/^error: Timed out after \d+\.\d s waiting for the instances to terminate: i-\w+ \(shutting-down\)/);
+  });
+});

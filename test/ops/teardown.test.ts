@@ -1,0 +1,183 @@
+import { DescribeSpotFleetRequestsCommand } from '@aws-sdk/client-ec2';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { runCli } from '../../lib/ops/cli';
+import { bucketPresence } from '../../lib/ops/buckets';
+import { describeStack } from '../../lib/ops/stack-outputs';
+import type { TeardownReport } from '../../lib/ops/teardown';
+import { startMoto, type MotoServer } from '../support/moto';
+import { cliEnv, deployEnvironment, inProcessDeps, motoClients, runOps, writeCdkStandIn, type CdkStandIn } from './fixtures';
+
+// teardown against moto, with a recording stand-in for `npx cdk` (OPS_CDK_BIN).
+let moto: MotoServer;
+let dir: string;
+let cdk: CdkStandIn;
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ops-teardown-'));
+  cdk = writeCdkStandIn(dir);
+  moto = await startMoto();
+});
+
+afterAll(async () => {
+  await moto?.stop();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+beforeEach(async () => {
+  await moto.reset();
+  cdk.clear();
+});
+
+const env = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => cliEnv(moto.endpoint, { ...cdk.env, ...extra });
+
+async function fleetTarget(fleetId: string | undefined): Promise<number> {
+  const { SpotFleetRequestConfigs } = await motoClients(moto.endpoint).ec2.send(
+    new DescribeSpotFleetRequestsCommand({ SpotFleetRequestIds: [fleetId!] }),
+  );
+  return SpotFleetRequestConfigs![0].SpotFleetRequestConfig!.TargetCapacity!;
+}
+
+describe('refusals (nothing is touched)', () => {
+  test('prod without --allow-prod is refused (exit 5)', async () => {
+    const { fleetId } = await deployEnvironment(motoClients(moto.endpoint), 'prod', { capacity: 1 });
+    const result = await runOps(['teardown', '--env', 'prod'], env());
+    expect(result.code).toBe(5);
+    expect(result.stderr).toContain('Refusing to tear down prod: it is a production environment (removalPolicy retain). Pass --allow-prod');
+    expect(result.stderr).toContain('Nothing was changed.');
+    expect(cdk.calls()).toEqual([]);
+    expect(await fleetTarget(fleetId)).toBe(1);
+  });
+
+  test('prod with --allow-prod --yes is refused: prod needs the typed name', async () => {
+    const { fleetId } = await deployEnvironment(motoClients(moto.endpoint), 'prod', { capacity: 1 });
+    const result = await runOps(['teardown', '--env', 'prod', '--allow-prod', '--yes'], env());
+    expect(result.code).toBe(5);
+    expect(result.stderr).toContain('Refusing --yes for prod');
+    expect(cdk.calls()).toEqual([]);
+    expect(await fleetTarget(fleetId)).toBe(1);
+  });
+
+  test('dev without --yes and without a terminal is refused', async () => {
+    await deployEnvironment(motoClients(moto.endpoint), 'dev', { capacity: 1 });
+    const result = await runOps(['teardown', '--env', 'dev'], env(), { stdin: 'dev\n' });
+    expect(result.code).toBe(5);
+    expect(result.stderr).toContain('stdin is not a terminal. Run teardown in a terminal or pass --yes.');
+    expect(cdk.calls()).toEqual([]);
+  });
+
+  test('a typed name that does not match changes nothing', async () => {
+    const clients = motoClients(moto.endpoint);
+    const { fleetId } = await deployEnvironment(clients, 'staging', { capacity: 1 });
+    const run = inProcessDeps(clients, env(), { isTTY: true, answer: 'prod' });
+    expect(await runCli(['teardown', '--env', 'staging'], run.deps)).toBe(5);
+    expect(run.prompts).toEqual(['Type the environment name (staging) to delete the above: ']);
+    expect(run.stderr()).toContain('Confirmation "prod" does not match "staging". Nothing was changed.');
+    expect(cdk.calls()).toEqual([]);
+    expect(await fleetTarget(fleetId)).toBe(1);
+  });
+});
+
+describe('dev teardown', () => {
+  test('--yes: fleet to 0, cdk destroy of the deployed stacks dependents first, buckets deleted, report', async () => {
+    const clients = motoClients(moto.endpoint);
+    const fixture = await deployEnvironment(clients, 'dev', { parts: ['Storage', 'Gpu', 'Vps'], capacity: 1 });
+
+    const result = await runOps(['teardown', '--env', 'dev', '--yes'], env());
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(cdk.calls()).toEqual([['destroy', 'AiAssets-dev-Vps', 'AiAssets-dev-Gpu', 'AiAssets-dev-Storage', '--force', '-c', 'env=dev']]);
+    expect(await fleetTarget(fixture.fleetId)).toBe(0);
+
+    const out = result.stdout;
+    expect(out).toContain('Teardown of dev in us-east-1 (removalPolicy destroy)');
+    expect(out).toContain(
+      [
+        'Will delete, in this order:',
+        '  1. stack AiAssets-dev-Vps',
+        '  2. stack AiAssets-dev-Gpu (its Spot Fleet is scaled to 0 first)',
+        '  3. stack AiAssets-dev-Storage',
+        `     bucket ${fixture.assetBucket}, with all its objects`,
+        `     bucket ${fixture.logBucket}, with all its objects`,
+        'Will keep:',
+        '  (nothing)',
+        'Not deployed, skipped: AiAssets-dev-Observability',
+      ].join('\n'),
+    );
+    expect(out).toContain(`Scaled Spot Fleet ${fixture.fleetId} to 0 (was 1).`);
+    expect(out).toContain('Running: ');
+    expect(out).toContain('  | stand-in cdk destroy AiAssets-dev-Vps AiAssets-dev-Gpu AiAssets-dev-Storage --force -c env=dev');
+    expect(out).toContain('Left behind:\n  nothing\nTeardown of dev complete.');
+    // The fleet went to 0 before cdk ran.
+    expect(out.indexOf('Scaled Spot Fleet')).toBeLessThan(out.indexOf('Running: '));
+    // Credentials travel in the environment, never on the command line.
+    expect(JSON.stringify(cdk.calls())).not.toContain('testing');
+    for (const stack of fixture.stacks) expect(await describeStack(clients.cloudFormation, stack)).toBeUndefined();
+    expect(await bucketPresence(clients.s3, fixture.assetBucket!)).toBe('gone');
+  });
+
+  test('a failing cdk destroy stops the teardown: exit 8, what is left is reported', async () => {
+    await deployEnvironment(motoClients(moto.endpoint), 'dev', { capacity: 0 });
+    const result = await runOps(['teardown', '--env', 'dev', '--yes'], env({ CDK_STANDIN_FAIL: '1' }));
+    expect(result.code).toBe(8);
+    expect(cdk.calls()).toHaveLength(1);
+    expect(result.stdout).toContain('  | stand-in: simulated CloudFormation failure');
+    expect(result.stdout).toContain('Left behind:\n  stack AiAssets-dev-Gpu (still present)\n  stack AiAssets-dev-Storage (still present)\n');
+    expect(result.stdout).toMatch(/bucket aiassets-dev-assets-\S+ \(still present\)/);
+    expect(result.stdout).not.toContain('complete');
+    expect(result.stderr).toBe('error: cdk destroy failed (exit 1); teardown stopped. Fix the cause shown above and run teardown again.\n');
+  });
+
+  test('nothing deployed: nothing to do, cdk is not run', async () => {
+    const result = await runOps(['teardown', '--env', 'dev', '--yes'], env());
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain('Will delete, in this order:\n  (nothing)');
+    expect(result.stdout).toContain('Not deployed, skipped: AiAssets-dev-Vps, AiAssets-dev-Observability, AiAssets-dev-Gpu, AiAssets-dev-Storage');
+    expect(result.stdout).toContain('Nothing to tear down in dev.');
+    expect(cdk.calls()).toEqual([]);
+  });
+});
+
+describe('prod teardown', () => {
+  test('--allow-prod and the typed name: stateless stacks go, the Storage stack and buckets are kept', async () => {
+    const clients = motoClients(moto.endpoint);
+    const fixture = await deployEnvironment(clients, 'prod', { parts: ['Storage', 'Gpu', 'Observability'], capacity: 1 });
+    const run = inProcessDeps(clients, env(), { isTTY: true, answer: 'prod\n' });
+
+    const code = await runCli(['teardown', '--env', 'prod', '--allow-prod', '--json'], run.deps);
+    expect(run.stderr()).toContain([
+        'Will keep:',
+        '  stack AiAssets-prod-Storage (removalPolicy retain: the stateful stack is never destroyed by teardown)',
+        `  bucket ${fixture.assetBucket}, with its objects (removalPolicy retain)`,
+        `  bucket ${fixture.logBucket}, with its objects (removalPolicy retain)`,
+      ].join('\n'));
+    expect(code).toBe(0);
+    expect(run.prompts).toEqual(['Type the environment name (prod) to delete the above: ']);
+    expect(cdk.calls()).toEqual([['destroy', 'AiAssets-prod-Observability', 'AiAssets-prod-Gpu', '--force', '-c', 'env=prod']]);
+    expect(await fleetTarget(fixture.fleetId)).toBe(0);
+
+    const report = JSON.parse(run.stdout()) as TeardownReport;
+    expect(report).toEqual({
+      env: 'prod',
+      region: 'us-east-1',
+      removalPolicy: 'retain',
+      delete: { stacks: ['AiAssets-prod-Observability', 'AiAssets-prod-Gpu'], buckets: [] },
+      keep: { stacks: ['AiAssets-prod-Storage'], buckets: [fixture.assetBucket, fixture.logBucket] },
+      notDeployed: ['AiAssets-prod-Vps'],
+      confirmed: true,
+      fleetScaledToZero: true,
+      cdk: { command: [cdk.bin, 'destroy', 'AiAssets-prod-Observability', 'AiAssets-prod-Gpu', '--force', '-c', 'env=prod'], exitCode: 0 },
+      leftBehind: {
+        stacks: ['AiAssets-prod-Storage'],
+        buckets: [
+          { name: fixture.assetBucket, presence: 'exists', expected: true },
+          { name: fixture.logBucket, presence: 'exists', expected: true },
+        ],
+      },
+      completed: true,
+      error: null,
+    });
+    expect(await bucketPresence(clients.s3, fixture.assetBucket!)).toBe('exists');
+  });
+});
