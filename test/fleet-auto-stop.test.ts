@@ -1,13 +1,6 @@
-import {
-  CreateLaunchTemplateCommand,
-  DescribeImagesCommand,
-  DescribeSpotFleetInstancesCommand,
-  DescribeSpotFleetRequestsCommand,
-  DescribeSubnetsCommand,
-  EC2Client,
-  RequestSpotFleetCommand,
-} from '@aws-sdk/client-ec2';
+import { DescribeSpotFleetInstancesCommand, DescribeSpotFleetRequestsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { motoEnv, startMoto, type MotoServer } from './support/moto';
+import { createFleet } from './support/moto-fleet';
 
 // The optional alarm action that scales the fleet to 0 when the on-box watcher failed, against a real EC2 API (moto).
 let moto: MotoServer;
@@ -24,25 +17,7 @@ afterAll(async () => {
   await moto.stop();
 });
 
-async function runningFleet(): Promise<string> {
-  const ami = (await ec2.send(new DescribeImagesCommand({}))).Images![0].ImageId!;
-  const subnet = (await ec2.send(new DescribeSubnetsCommand({}))).Subnets![0].SubnetId!;
-  const lt = await ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: `gpu-${Date.now()}`, LaunchTemplateData: { ImageId: ami } }));
-  const fleet = await ec2.send(
-    new RequestSpotFleetCommand({
-      SpotFleetRequestConfig: {
-        IamFleetRole: 'arn:aws:iam::123456789012:role/fleet',
-        AllocationStrategy: 'priceCapacityOptimized',
-        TargetCapacity: 1,
-        Type: 'maintain',
-        LaunchTemplateConfigs: [
-          { LaunchTemplateSpecification: { LaunchTemplateId: lt.LaunchTemplate!.LaunchTemplateId, Version: '$Latest' }, Overrides: [{ InstanceType: 'g4dn.xlarge', SubnetId: subnet }] },
-        ],
-      },
-    }),
-  );
-  return fleet.SpotFleetRequestId!;
-}
+const runningFleet = () => createFleet(ec2, 1);
 
 async function capacityOf(fleetId: string) {
   const fleet = await ec2.send(new DescribeSpotFleetRequestsCommand({ SpotFleetRequestIds: [fleetId] }));

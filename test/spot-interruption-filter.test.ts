@@ -1,16 +1,15 @@
 import {
-  CreateLaunchTemplateCommand,
   CreateTagsCommand,
   DescribeImagesCommand,
   DescribeSpotFleetInstancesCommand,
   EC2Client,
-  RequestSpotFleetCommand,
   RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { motoEnv, startMoto, type MotoServer } from './support/moto';
+import { createFleet } from './support/moto-fleet';
 
 // The Lambda handler that forwards Spot warnings, run against a real EC2 and SNS API (moto).
 const FILTER = '../assets/lambda/spot-interruption-filter/index.js';
@@ -50,22 +49,7 @@ beforeEach(async () => {
 });
 
 async function fleetWithOneInstance(): Promise<{ fleetId: string; instanceId: string }> {
-  const ami = (await ec2.send(new DescribeImagesCommand({}))).Images![0].ImageId!;
-  const lt = await ec2.send(
-    new CreateLaunchTemplateCommand({ LaunchTemplateName: 'gpu', LaunchTemplateData: { ImageId: ami, InstanceType: 'g4dn.xlarge' } }),
-  );
-  const fleet = await ec2.send(
-    new RequestSpotFleetCommand({
-      SpotFleetRequestConfig: {
-        IamFleetRole: 'arn:aws:iam::123456789012:role/fleet',
-        TargetCapacity: 1,
-        Type: 'maintain',
-        AllocationStrategy: 'priceCapacityOptimized',
-        LaunchTemplateConfigs: [{ LaunchTemplateSpecification: { LaunchTemplateId: lt.LaunchTemplate!.LaunchTemplateId, Version: '$Latest' } }],
-      },
-    }),
-  );
-  const fleetId = fleet.SpotFleetRequestId!;
+  const fleetId = await createFleet(ec2, 1);
   const instances = await ec2.send(new DescribeSpotFleetInstancesCommand({ SpotFleetRequestId: fleetId }));
   const instanceId = instances.ActiveInstances![0].InstanceId!;
   // EC2 tags fleet instances with their request id; set it explicitly in case the emulator does not.

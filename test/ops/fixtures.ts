@@ -1,12 +1,6 @@
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import {
-  CreateLaunchTemplateCommand,
-  DescribeImagesCommand,
-  DescribeSubnetsCommand,
-  EC2Client,
-  RequestSpotFleetCommand,
-} from '@aws-sdk/client-ec2';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -19,6 +13,11 @@ import type { AwsClients } from '../../lib/ops/aws';
 import type { OpsDeps } from '../../lib/ops/context';
 import type { StackPart } from '../../lib/ops/stack-outputs';
 import { motoEnv } from '../support/moto';
+
+import { createFleet } from '../support/moto-fleet';
+
+/** Re-exported: other ops tests import it from here. */
+export { createFleet };
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 const REGION = 'us-east-1';
@@ -51,30 +50,6 @@ async function createOutputStack(cfn: CloudFormationClient, name: string, output
     Outputs: Object.fromEntries(Object.entries(outputs).map(([k, v]) => [k, { Value: v }])),
   };
   await cfn.send(new CreateStackCommand({ StackName: name, TemplateBody: JSON.stringify(template) }));
-}
-
-/** The Spot Fleet the Gpu stack would create (moto's CloudFormation cannot build one from a launch template). */
-export async function createFleet(ec2: EC2Client, targetCapacity: number): Promise<string> {
-  const ami = (await ec2.send(new DescribeImagesCommand({}))).Images![0].ImageId!;
-  const subnet = (await ec2.send(new DescribeSubnetsCommand({}))).Subnets![0].SubnetId!;
-  const lt = await ec2.send(new CreateLaunchTemplateCommand({ LaunchTemplateName: `gpu-${Date.now()}`, LaunchTemplateData: { ImageId: ami } }));
-  const fleet = await ec2.send(
-    new RequestSpotFleetCommand({
-      SpotFleetRequestConfig: {
-        IamFleetRole: 'arn:aws:iam::123456789012:role/fleet',
-        TargetCapacity: targetCapacity,
-        Type: 'maintain',
-        AllocationStrategy: 'priceCapacityOptimized',
-        LaunchTemplateConfigs: [
-          {
-            LaunchTemplateSpecification: { LaunchTemplateId: lt.LaunchTemplate!.LaunchTemplateId, Version: '$Latest' },
-            Overrides: [{ InstanceType: 'g4dn.xlarge', SubnetId: subnet }],
-          },
-        ],
-      },
-    }),
-  );
-  return fleet.SpotFleetRequestId!;
 }
 
 /** Creates the environment's stacks in moto: Storage with real buckets, Gpu with a real fleet, others empty. */
