@@ -1,16 +1,31 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { withConfigTable } from '../lib/config/readme-table';
+import { CONFIG_TABLE, withBlock } from '../lib/config/readme-table';
+import { costEstimateBlock } from '../lib/cost/readme-estimate';
+import { synthesized } from './support/synth';
 
-const readme = fs.readFileSync(path.join(__dirname, '..', 'README.md'), 'utf8');
+const ROOT = path.join(__dirname, '..');
+const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 
-test('the README config table lists every field as the schema defines it (npm run config:table -- --write)', () => {
-  expect(readme).toBe(withConfigTable(readme));
+test('the README config table lists every field as the schema defines it (npm run docs)', () => {
+  expect(readme).toBe(withBlock(readme, CONFIG_TABLE));
   expect(readme).toContain('| `gpu.idleMinutes` | integer | `15` |');
+});
+
+test('the README cost table is the estimate of dev at the seed profile (npm run docs)', () => {
+  expect(readme).toBe(withBlock(readme, costEstimateBlock(synthesized('dev').templates)));
+  expect(readme).toContain('| EC2 Spot GPU (g4dn.xlarge) | 243.2 |');
 });
 
 test('the README gives the two set-up commands, and CI runs the test one', () => {
   expect(readme).toContain('npm ci && npm run synth');
   expect(readme).toContain('bash scripts/test-all.sh');
-  expect(fs.readFileSync(path.join(__dirname, '..', '.ci', 'run'), 'utf8')).toContain('bash scripts/test-all.sh');
+  expect(fs.readFileSync(path.join(ROOT, '.ci', 'run'), 'utf8')).toContain('bash scripts/test-all.sh');
+});
+
+test('every npm script the README mentions exists', () => {
+  const scripts = Object.keys(JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts);
+  const mentioned = [...readme.matchAll(/npm run ([a-z:]+)/g)].map((m) => m[1]);
+  expect(mentioned.length).toBeGreaterThan(3);
+  for (const name of new Set(mentioned)) expect(scripts).toContain(name);
 });

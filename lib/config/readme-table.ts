@@ -1,12 +1,24 @@
 import { configTableMarkdown } from './table';
 
-export const TABLE_START = '<!-- config-table:start -->';
-export const TABLE_END = '<!-- config-table:end -->';
+/** A README block between `<!-- NAME:start -->` and `<!-- NAME:end -->` markers, regenerated from code. */
+export interface GeneratedBlock {
+  readonly name: string;
+  readonly render: () => string;
+}
 
-/** The README with its config table replaced by the one generated from the schema. */
+export const CONFIG_TABLE: GeneratedBlock = { name: 'config-table', render: configTableMarkdown };
+
+/** The README with one generated block replaced by its freshly rendered content. */
+export function withBlock(readme: string, block: GeneratedBlock): string {
+  const start = `<!-- ${block.name}:start -->`;
+  const end = `<!-- ${block.name}:end -->`;
+  const from = readme.indexOf(start);
+  const to = readme.indexOf(end);
+  if (from < 0 || to < from) throw new Error(`README is missing the ${start} / ${end} markers`);
+  return `${readme.slice(0, from + start.length)}\n${block.render()}\n${readme.slice(to)}`;
+}
+
+/** Kept for the config table's callers. */
 export function withConfigTable(readme: string): string {
-  const start = readme.indexOf(TABLE_START);
-  const end = readme.indexOf(TABLE_END);
-  if (start < 0 || end < start) throw new Error(`README is missing the ${TABLE_START} / ${TABLE_END} markers`);
-  return `${readme.slice(0, start + TABLE_START.length)}\n${configTableMarkdown()}\n${readme.slice(end)}`;
+  return withBlock(readme, CONFIG_TABLE);
 }

@@ -2,19 +2,20 @@ import { Command, CommanderError } from 'commander';
 import { registerCostCommands } from './commands/cost';
 import { registerGpuCommands } from './commands/gpu';
 import { registerTeardownCommand } from './commands/teardown';
+import { registerVpsCommands } from './commands/vps';
 import { defaultDeps, type OpsDeps } from './context';
 import { ExitCode, toOpsError } from './errors';
 
-/** Registers one group of subcommands (gpu, teardown; later cost, vps, ...) on the program. */
+/** Registers one group of subcommands (gpu, teardown, cost, vps, ...) on the program. */
 export type CommandGroup = (program: Command, deps: OpsDeps) => void;
 
 /** Every group of `npm run ops`. A new group lives in lib/ops/commands/<group>.ts and is added here. */
-export const COMMAND_GROUPS: readonly CommandGroup[] = [registerGpuCommands, registerTeardownCommand, registerCostCommands];
+export const COMMAND_GROUPS: readonly CommandGroup[] = [registerGpuCommands, registerTeardownCommand, registerCostCommands, registerVpsCommands];
 
 const EXIT_CODES_HELP = `
 Exit codes:
-  0  success                       5  refused or not confirmed
-  1  failure (AWS error, ...)      6  no AWS credentials
+  0  success                       5  refused or not confirmed (also: VPS host key, deploy lock)
+  1  failure (AWS error, ...)      6  no AWS credentials (vps: no SSH key or agent, key rejected)
   2  cost report: over budget      7  no Spot capacity
   3  stack/output/fleet missing    8  teardown failed or incomplete
   4  timeout while waiting        64  bad option or --env

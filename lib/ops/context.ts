@@ -1,4 +1,6 @@
+import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as readline from 'node:readline';
+import type { EnvironmentConfig } from '../config/load';
 import { createAwsClients, type AwsClientFactory } from './aws';
 
 /** Where a command reads confirmations from. */
@@ -19,6 +21,13 @@ export interface OpsDeps {
   readonly env: NodeJS.ProcessEnv;
   readonly sleep: (ms: number) => Promise<void>;
   readonly now: () => number;
+  /**
+   * The `vps` commands load the environment through this (default: loadEnvironment), so tests can
+   * point them at a local sshd; the connection settings still come only from the config, never from options.
+   */
+  readonly loadConfig?: (envName: string) => EnvironmentConfig;
+  /** Secrets Manager client of a region for the `vps` commands (default: standard SDK environment). */
+  readonly secretsManager?: (region: string) => SecretsManagerClient;
 }
 
 function stdinInput(): ConfirmInput {

@@ -1,0 +1,83 @@
+import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { stackName } from '../app';
+import type { EnvironmentConfig } from '../config/load';
+import { deriveSecrets } from '../vps/app-secrets';
+import { GATEWAY_SECRETS, STACK_SECRETS } from '../vps/bundle';
+import type { Secrets } from '../vps/deployer-types';
+import type { OpsDeps, Reporter } from './context';
+import { ExitCode, OpsError, isAwsError } from './errors';
+import { deployHint, describeStack, requireOutput } from './stack-outputs';
+
+/**
+ * The `.env` values of the VPS stack, derived exactly as the custom resource
+ * does: the seed is the `seed` field of the secret the `<App>-<env>-Vps` stack
+ * exposes as output `AppSecretsArn`. Values are returned, never printed; no
+ * message here quotes the secret's content.
+ */
+
+export const APP_SECRETS_OUTPUT = 'AppSecretsArn';
+
+type Deps = Pick<OpsDeps, 'clients' | 'secretsManager'>;
+
+function secretsManager(config: EnvironmentConfig, deps: Deps): SecretsManagerClient {
+  return deps.secretsManager ? deps.secretsManager(config.region) : new SecretsManagerClient({ region: config.region });
+}
+
+/** The seed of the app secret; the JSON parser's message is not used, as it may quote the content. */
+function seedOf(secretString: string, arn: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(secretString);
+  } catch {
+    throw new OpsError(`The app secret ${arn} is not a JSON object like {"seed": "..."}.`);
+  }
+  const seed = (parsed as { seed?: unknown } | null)?.seed;
+  if (typeof seed !== 'string' || seed.length < 32) {
+    throw new OpsError(`The app secret ${arn} has no "seed" field of at least 32 characters.`);
+  }
+  return seed;
+}
+
+/** The seed and the secret's ARN; OpsError(notDeployed) when the Vps stack, its output or the secret is missing. */
+async function fetchSeed(config: EnvironmentConfig, deps: Deps): Promise<{ seed: string; arn: string }> {
+  const name = stackName(config, 'Vps');
+  const stack = await describeStack(deps.clients(config.region).cloudFormation, name);
+  if (!stack) {
+    throw new OpsError(`Stack ${name} is not deployed in ${config.region}, so its app secret (output ${APP_SECRETS_OUTPUT}) cannot be read: run ${deployHint(config)}`, ExitCode.notDeployed);
+  }
+  const arn = requireOutput(stack, APP_SECRETS_OUTPUT, config);
+  try {
+    const out = await secretsManager(config, deps).send(new GetSecretValueCommand({ SecretId: arn }));
+    if (!out.SecretString) throw new OpsError(`The app secret ${arn} has no string value.`);
+    return { seed: seedOf(out.SecretString, arn), arn };
+  } catch (error) {
+    if (isAwsError(error, 'ResourceNotFoundException')) {
+      throw new OpsError(`The app secret ${arn} (output ${APP_SECRETS_OUTPUT} of ${name}) does not exist: redeploy with ${deployHint(config)}`, ExitCode.notDeployed);
+    }
+    throw error;
+  }
+}
+
+/** The secrets a deploy writes to `.env` (the names the rendered bundle references). */
+export async function readDeploySecrets(config: EnvironmentConfig, names: readonly string[], deps: Deps): Promise<Secrets> {
+  const { seed } = await fetchSeed(config, deps);
+  return deriveSecrets(seed, names);
+}
+
+/**
+ * Every value that may sit in a release's `.env` (plus the seed), only to mask
+ * them in output. When the Vps stack or its secret is missing the command goes
+ * on without them and says so; other errors (credentials, access) stop it.
+ */
+export async function readRedactionSecrets(config: EnvironmentConfig, deps: Deps, reporter: Reporter): Promise<Secrets | undefined> {
+  try {
+    const { seed } = await fetchSeed(config, deps);
+    return { ...deriveSecrets(seed, [...STACK_SECRETS, ...GATEWAY_SECRETS]), APP_SECRET_SEED: seed };
+  } catch (error) {
+    if (error instanceof OpsError && error.exitCode === ExitCode.notDeployed) {
+      reporter.warn(`${error.message}\nProceeding without the app secrets: output from the VPS is not redacted.`);
+      return undefined;
+    }
+    throw error;
+  }
+}
