@@ -9,4 +9,7 @@ module.exports = {
   globalSetup: '<rootDir>/test/support/global-setup.ts',
   globalTeardown: '<rootDir>/test/support/global-teardown.ts',
   testTimeout: 60000,
+  // Jest's default (cores - 1) runs one file at a time on a 2-core machine; most suites wait on
+  // moto, sshd or child processes, so three workers finish far sooner without starving each other.
+  maxWorkers: 3,
 };
