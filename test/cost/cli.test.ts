@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { spawn } from 'node:child_process';
+import { runTsx } from '../support/child';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ENVIRONMENT_NAMES } from '../../lib/config/environments';
@@ -9,7 +9,6 @@ import { registerCostCommands } from '../../lib/ops/commands/cost';
 import { OpsError } from '../../lib/ops/errors';
 import { synthesized, tempDir } from '../support/synth';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const FIXTURE_DIR = path.join(__dirname, 'fixtures', 'small-env');
 
 /** Runs `cost ...` in-process and captures what it writes. */
@@ -26,24 +25,10 @@ async function cost(args: string[]): Promise<{ stdout: string; stderr: string; e
   }
 }
 
-/** `npx tsx bin/ops.ts <args>` as a child process (no AWS settings needed: estimate is offline). */
+/** `tsx bin/ops.ts <args>` as a child process (no AWS settings needed: estimate is offline). */
 function child(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
-  return new Promise((resolve, reject) => {
-    const p = spawn('npx', ['tsx', 'bin/ops.ts', ...args], { cwd: ROOT, env: { ...env, AWS_EC2_METADATA_DISABLED: 'true' } });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`bin/ops.ts ${args.join(' ')} timed out`));
-    }, 30_000);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr: stderr.replace(/^npm warn .*\n/gm, '') });
-    });
-  });
+  return runTsx('bin/ops.ts', args, { env: { ...env, AWS_EC2_METADATA_DISABLED: 'true' } });
 }
 
 /** A cloud assembly folder per environment (<dir>/<env>/manifest.json) built from the fixture templates. */

@@ -1,13 +1,11 @@
 import { CostExplorerClient } from '@aws-sdk/client-cost-explorer';
-import { spawn } from 'node:child_process';
-import * as path from 'node:path';
+import { runTsx } from '../support/child';
 import { loadEnvironment } from '../../lib/config/load';
 import { OpsError } from '../../lib/ops/errors';
 import { collectCostReport, monthWindow } from '../../lib/cost/report';
 import { startMoto, type MotoServer } from '../support/moto';
 import { costAndUsage, costForecast, startFakeCostExplorer, type FakeCostExplorer } from './fake-cost-explorer';
 
-const ROOT = path.resolve(__dirname, '..', '..');
 const TODAY = '2025-03-15';
 const dev = loadEnvironment('dev');
 
@@ -27,25 +25,10 @@ interface Run {
   stderr: string;
 }
 
-/** `npx tsx bin/ops.ts <args>` as a real child process, with only the AWS settings given here. */
+/** `tsx bin/ops.ts <args>` as a real child process, with only the AWS settings given here. */
 function runCost(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<Run> {
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('OPS_')));
-  return new Promise((resolve, reject) => {
-    const child = spawn('npx', ['tsx', 'bin/ops.ts', ...args], { cwd: ROOT, env: { ...inherited, ...ISOLATED, ...env } });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`bin/ops.ts ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      // npx's own warnings about the machine's npm config are not the CLI's output.
-      resolve({ code, stdout, stderr: stderr.replace(/^npm warn .*\n/gm, '') });
-    });
-  });
+  return runTsx('bin/ops.ts', args, { env: { ...inherited, ...ISOLATED, ...env }, timeoutMs });
 }
 
 function client(endpoint: string): CostExplorerClient {

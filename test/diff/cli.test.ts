@@ -42,7 +42,7 @@ describe('bin/diff-report.ts as a child process', () => {
   });
 
   test('no change prints the empty report and exits 0', () => {
-    expect(runs.none).toEqual({ code: 0, stdout: NO_CHANGES, stderr: 'diff-report: no infrastructure changes\n' });
+    expect(runs.none).toMatchObject({ code: 0, stdout: NO_CHANGES, stderr: 'diff-report: no infrastructure changes\n' });
   });
 
   test('--json prints the report as JSON; --out still writes the Markdown', () => {

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { runTsx } from '../support/child';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { CfnTemplate } from '../../lib/synth';
@@ -54,23 +54,5 @@ export interface Run {
 
 /** `tsx bin/diff-report.ts <args>` as a real child process. */
 export function diffReport(args: string[], cwd = ROOT): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'bin', 'diff-report.ts'), ...args], {
-      cwd,
-      env: { ...process.env, FORCE_COLOR: '0' },
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`diff-report ${args.join(' ')} timed out`));
-    }, 50_000);
-    p.on('error', reject);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
+  return runTsx('bin/diff-report.ts', args, { cwd, env: { ...process.env, FORCE_COLOR: '0' }, timeoutMs: 50_000 });
 }

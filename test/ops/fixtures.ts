@@ -2,7 +2,6 @@ import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudf
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +13,7 @@ import type { OpsDeps } from '../../lib/ops/context';
 import type { StackPart } from '../../lib/ops/stack-outputs';
 import { motoEnv } from '../support/moto';
 
+import { runTsx } from '../support/child';
 import { createFleet } from '../support/moto-fleet';
 
 /** Re-exported: other ops tests import it from here. */
@@ -109,22 +109,8 @@ export function cliEnv(endpoint: string, extra: Record<string, string> = {}): No
 }
 
 /** Runs `tsx bin/ops.ts <args>` as a real child process, killed after `timeoutMs`. */
-export function runOps(args: string[], env: NodeJS.ProcessEnv, options: { stdin?: string; timeoutMs?: number } = {}): Promise<RunResult> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), ['bin/ops.ts', ...args], { cwd: ROOT, env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += String(c)));
-    child.stderr.on('data', (c) => (stderr += String(c)));
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 30_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: Date.now() - started });
-    });
-    child.stdin.end(options.stdin ?? '');
-  });
+export async function runOps(args: string[], env: NodeJS.ProcessEnv, options: { stdin?: string; timeoutMs?: number } = {}): Promise<RunResult> {
+  return runTsx('bin/ops.ts', args, { env, ...options });
 }
 
 export interface ComfyStub {
