@@ -23,6 +23,11 @@ if ! command -v cfn-lint >/dev/null; then
   echo "installing cfn-lint"
   python3 -m pip install --quiet cfn-lint
 fi
+# moto serves a local EC2/S3/CloudFormation/Secrets Manager/Cost Explorer API to the ops tests.
+if ! python3 -c 'import moto.server' 2>/dev/null; then
+  echo "installing moto"
+  python3 -m pip install --quiet 'moto[server]'
+fi
 
 npm ci --no-audit --no-fund
 npm test
