@@ -1,13 +1,14 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import { removalPolicyOf, type RemovalSetting } from './removal';
 
 export interface AlertTopicProps {
   readonly alertEmail: string;
-  readonly removalPolicy: 'destroy' | 'retain';
+  readonly removalPolicy: RemovalSetting;
 }
 
 /**
@@ -26,7 +27,7 @@ export class AlertTopic extends Construct {
       description: 'Encrypts the alert topic',
       enableKeyRotation: true,
       pendingWindow: Duration.days(7),
-      removalPolicy: props.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      removalPolicy: removalPolicyOf(props.removalPolicy),
     });
     // CloudWatch alarms publish through SNS with their own service principal.
     this.key.addToResourcePolicy(

@@ -1,8 +1,9 @@
-import { Aws, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Aws, Duration } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
 import type { StorageSettings } from './config/schema';
 import { acknowledge } from './nag';
+import { removalPolicyOf, type RemovalSetting } from './removal';
 
 /** The key prefixes of the asset bucket (seed 000): models in, images out, workflow definitions. */
 export const ASSET_PREFIXES = { models: 'models/', generated: 'generated/', workflows: 'workflows/' } as const;
@@ -20,7 +21,7 @@ export interface AssetBucketProps {
   readonly bucketName: string;
   readonly storage: StorageSettings;
   /** `destroy` deletes the buckets and their objects with the stack; `retain` keeps them. */
-  readonly removalPolicy: 'destroy' | 'retain';
+  readonly removalPolicy: RemovalSetting;
 }
 
 /**
@@ -39,7 +40,7 @@ export class AssetBucket extends Construct {
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      removalPolicy: destroy ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      removalPolicy: removalPolicyOf(props.removalPolicy),
       autoDeleteObjects: destroy,
     };
     const s = props.storage;

@@ -1,12 +1,14 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as cw from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { ObservabilitySettings } from './config/schema';
+import { spotFleetRequestArn } from './gpu-spot-fleet';
 import { BUCKET_STORAGE_TYPES, HOST_METRICS, type GpuMetrics } from './gpu-metrics';
 import { SmallFunction } from './small-function';
+import type { RemovalSetting } from './removal';
 
 export interface GpuAlarmsProps {
   readonly metrics: GpuMetrics;
@@ -14,7 +16,7 @@ export interface GpuAlarmsProps {
   readonly fleetId: string;
   readonly idleMinutes: number;
   readonly settings: ObservabilitySettings;
-  readonly removalPolicy: 'destroy' | 'retain';
+  readonly removalPolicy: RemovalSetting;
 }
 
 const FIVE_MINUTES = Duration.minutes(5);
@@ -105,7 +107,7 @@ export class GpuAlarms extends Construct {
         new iam.PolicyStatement({
           sid: 'ScaleFleetToZero',
           actions: ['ec2:ModifySpotFleetRequest'],
-          resources: [Stack.of(this).formatArn({ service: 'ec2', resource: 'spot-fleet-request', resourceName: props.fleetId })],
+          resources: [spotFleetRequestArn(this, props.fleetId)],
         }),
       );
       this.watcherFailed.addAlarmAction(new actions.LambdaAction(autoStop.function));

@@ -1,9 +1,9 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import * as path from 'node:path';
+import { removalPolicyOf, type RemovalSetting } from './removal';
 
 /** Where the GPU scripts live in the repo; CDK zips the folder into a versioned S3 asset. */
 export const GPU_SCRIPTS_DIR = path.join(__dirname, '..', 'assets', 'user-data');
@@ -26,7 +26,7 @@ export interface GpuHostSettings {
 
 export interface GpuBootstrapProps {
   readonly settings: GpuHostSettings;
-  readonly removalPolicy: 'destroy' | 'retain';
+  readonly removalPolicy: RemovalSetting;
 }
 
 /**
@@ -46,7 +46,7 @@ export class GpuBootstrap extends Construct {
     this.logGroup = new logs.LogGroup(this, 'HostLogs', {
       logGroupName: props.settings.LOG_GROUP,
       retention: logs.RetentionDays.ONE_MONTH,
-      removalPolicy: props.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      removalPolicy: removalPolicyOf(props.removalPolicy),
     });
     this.scripts = new s3assets.Asset(this, 'Scripts', { path: GPU_SCRIPTS_DIR, exclude: ['*.md'] });
     const env = Object.entries(props.settings).map(([key, value]) => `${key}=${value}`);

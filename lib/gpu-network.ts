@@ -1,7 +1,8 @@
-import { Fn, RemovalPolicy } from 'aws-cdk-lib';
+import { Fn } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { removalPolicyOf, type RemovalSetting } from './removal';
 
 /** ComfyUI's HTTP port. */
 export const COMFYUI_PORT = 8188;
@@ -12,7 +13,7 @@ export interface GpuNetworkProps {
   readonly azCount: number;
   /** The only source allowed to reach ComfyUI (the VPS, as a /32). */
   readonly comfyuiIngressCidr: string;
-  readonly removalPolicy: 'destroy' | 'retain';
+  readonly removalPolicy: RemovalSetting;
 }
 
 /**
@@ -36,7 +37,7 @@ export class GpuNetwork extends Construct {
     });
     const flowLogGroup = new logs.LogGroup(this, 'RejectedFlows', {
       retention: logs.RetentionDays.TWO_WEEKS,
-      removalPolicy: props.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      removalPolicy: removalPolicyOf(props.removalPolicy),
     });
     // Rejected traffic only: the audit trail of what the security group turned away, at negligible ingest cost.
     this.vpc.addFlowLog('RejectedTraffic', {

@@ -74,6 +74,11 @@ export class GpuSpotFleet extends Construct {
 
   /** The fleet request's ARN, for policies scoped to this fleet only. */
   get fleetArn(): string {
-    return Stack.of(this).formatArn({ service: 'ec2', resource: 'spot-fleet-request', resourceName: this.fleet.ref });
+    return spotFleetRequestArn(this, this.fleet.ref);
   }
+}
+
+/** The ARN of a Spot Fleet request in the scope's account and region (what IAM policies name). */
+export function spotFleetRequestArn(scope: Construct, fleetId: string): string {
+  return Stack.of(scope).formatArn({ service: 'ec2', resource: 'spot-fleet-request', resourceName: fleetId });
 }

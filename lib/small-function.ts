@@ -1,10 +1,11 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import * as path from 'node:path';
 import { acknowledge, wildcardResourceFinding } from './nag';
+import { removalPolicyOf, type RemovalSetting } from './removal';
 
 export interface SmallFunctionProps {
   /** Folder under assets/lambda/ holding index.js (plain Node.js, SDK v3 from the runtime), or ready-made code. */
@@ -15,7 +16,7 @@ export interface SmallFunctionProps {
   readonly timeout?: Duration;
   readonly description: string;
   readonly environment: Record<string, string>;
-  readonly removalPolicy: 'destroy' | 'retain';
+  readonly removalPolicy: RemovalSetting;
 }
 
 /**
@@ -31,7 +32,7 @@ export class SmallFunction extends Construct {
     super(scope, id);
     const logGroup = new logs.LogGroup(this, 'Logs', {
       retention: logs.RetentionDays.ONE_MONTH,
-      removalPolicy: props.removalPolicy === 'destroy' ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      removalPolicy: removalPolicyOf(props.removalPolicy),
     });
     this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: props.description });
     this.function = new lambda.Function(this, 'Function', {

@@ -5,6 +5,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { acknowledge, wildcardActionFinding, wildcardResourceFinding } from './nag';
 import { SmallFunction } from './small-function';
+import type { RemovalSetting } from './removal';
 
 /** The EventBridge detail types EC2 sends ahead of a Spot interruption. */
 export const SPOT_WARNING_DETAIL_TYPES = ['EC2 Spot Instance Interruption Warning', 'EC2 Instance Rebalance Recommendation'];
@@ -13,7 +14,7 @@ export interface SpotInterruptionAlertsProps {
   readonly fleetId: string;
   readonly topic: sns.ITopic;
   readonly envName: string;
-  readonly removalPolicy: 'destroy' | 'retain';
+  readonly removalPolicy: RemovalSetting;
 }
 
 /**

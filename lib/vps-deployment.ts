@@ -1,4 +1,4 @@
-import { CustomResource, Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { CustomResource, Duration } from 'aws-cdk-lib';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as lambdaTypes from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -16,7 +16,8 @@ import { SmallFunction } from './small-function';
 import { renderBundle, requiredSecrets } from './vps/bundle';
 import { bundleSettingsFor } from './vps/bundle-settings';
 import { buildVpsHandler } from './vps/custom-resource/build';
-import type { VpsResourceProperties } from './vps/custom-resource/properties';
+import { VPS_DEPLOYMENT_TYPE, type VpsResourceProperties } from './vps/custom-resource/properties';
+import { removalPolicyOf } from './removal';
 
 export interface VpsDeploymentProps {
   readonly config: EnvironmentConfig;
@@ -51,7 +52,7 @@ export class VpsDeployment extends Construct {
     this.appSecrets = new secretsmanager.Secret(this, 'AppSecrets', {
       description: `${config.appName} ${config.envName}: seed of the VPS stack's passwords and keys`,
       generateSecretString: { secretStringTemplate: '{}', generateStringKey: 'seed', passwordLength: 64, excludePunctuation: true },
-      removalPolicy: destroy ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+      removalPolicy: removalPolicyOf(config.removalPolicy),
     });
     acknowledge(this.appSecrets, {
       id: 'AwsSolutions-SMG4',
@@ -77,7 +78,7 @@ export class VpsDeployment extends Construct {
     const onEvent = handler('OnEvent', 'VPS deployment: uploads the release and starts the image pull, or tears down');
     const isComplete = handler('IsComplete', 'VPS deployment: waits for the pull, then runs the health-gated deploy');
 
-    const logRemoval = destroy ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN;
+    const logRemoval = removalPolicyOf(config.removalPolicy);
     const provider = new cr.Provider(this, 'Provider', {
       onEventHandler: onEvent.function,
       isCompleteHandler: isComplete.function,
@@ -107,7 +108,7 @@ export class VpsDeployment extends Construct {
     };
     this.resource = new CustomResource(this, 'Deployment', {
       serviceToken: provider.serviceToken,
-      resourceType: 'Custom::VpsDeployment',
+      resourceType: VPS_DEPLOYMENT_TYPE,
       properties: { ...properties },
     });
   }

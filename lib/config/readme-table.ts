@@ -17,8 +17,3 @@ export function withBlock(readme: string, block: GeneratedBlock): string {
   if (from < 0 || to < from) throw new Error(`README is missing the ${start} / ${end} markers`);
   return `${readme.slice(0, from + start.length)}\n${block.render()}\n${readme.slice(to)}`;
 }
-
-/** Kept for the config table's callers. */
-export function withConfigTable(readme: string): string {
-  return withBlock(readme, CONFIG_TABLE);
-}

@@ -18,14 +18,8 @@ export const STATEFUL_TYPES: Readonly<Record<string, { readonly what: string; re
   'AWS::RDS::DBInstance': { what: 'RDS instance', loss: 'its data is deleted (a final snapshot only if the policy says Snapshot)' },
 };
 
-/**
- * Custom::VpsDeployment derives its physical ID from these properties
- * (`physicalId` in lib/vps/custom-resource/handler.ts): a change returns a new ID, and
- * CloudFormation then deletes the old resource, which tears down the old deployment.
- */
-export const VPS_IDENTITY_PROPERTIES = ['AppName', 'EnvName', 'Host', 'Port'] as const;
-
-export const VPS_DEPLOYMENT_TYPE = 'Custom::VpsDeployment';
+// The VPS deployment's type and the properties its physical ID is made of live with the handler.
+export { VPS_DEPLOYMENT_TYPE, VPS_IDENTITY_PROPERTIES } from '../vps/custom-resource/properties';
 
 /** Policies under which CloudFormation keeps the old physical resource instead of deleting it. */
 export function retains(policy: unknown): boolean {

@@ -2,6 +2,7 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 
 /** The AWS clients the ops commands use, all in the environment's region. */
 export interface AwsClients {
@@ -9,6 +10,7 @@ export interface AwsClients {
   readonly cloudFormation: CloudFormationClient;
   readonly cloudWatch: CloudWatchClient;
   readonly s3: S3Client;
+  readonly secretsManager: SecretsManagerClient;
 }
 
 export type AwsClientFactory = (region: string) => AwsClients;
@@ -23,4 +25,5 @@ export const createAwsClients: AwsClientFactory = (region) => ({
   cloudFormation: new CloudFormationClient({ region }),
   cloudWatch: new CloudWatchClient({ region }),
   s3: new S3Client({ region }),
+  secretsManager: new SecretsManagerClient({ region }),
 });

@@ -1,4 +1,3 @@
-import type { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as readline from 'node:readline';
 import type { EnvironmentConfig } from '../config/load';
 import { createAwsClients, type AwsClientFactory } from './aws';
@@ -26,8 +25,6 @@ export interface OpsDeps {
    * point them at a local sshd; the connection settings still come only from the config, never from options.
    */
   readonly loadConfig?: (envName: string) => EnvironmentConfig;
-  /** Secrets Manager client of a region for the `vps` commands (default: standard SDK environment). */
-  readonly secretsManager?: (region: string) => SecretsManagerClient;
 }
 
 function stdinInput(): ConfirmInput {

@@ -1,4 +1,4 @@
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { stackName } from '../app';
 import type { EnvironmentConfig } from '../config/load';
 import { deriveSecrets } from '../vps/app-secrets';
@@ -17,11 +17,7 @@ import { deployHint, describeStack, requireOutput } from './stack-outputs';
 
 export const APP_SECRETS_OUTPUT = 'AppSecretsArn';
 
-type Deps = Pick<OpsDeps, 'clients' | 'secretsManager'>;
-
-function secretsManager(config: EnvironmentConfig, deps: Deps): SecretsManagerClient {
-  return deps.secretsManager ? deps.secretsManager(config.region) : new SecretsManagerClient({ region: config.region });
-}
+type Deps = Pick<OpsDeps, 'clients'>;
 
 /** The seed of the app secret; the JSON parser's message is not used, as it may quote the content. */
 function seedOf(secretString: string, arn: string): string {
@@ -47,7 +43,7 @@ async function fetchSeed(config: EnvironmentConfig, deps: Deps): Promise<{ seed:
   }
   const arn = requireOutput(stack, APP_SECRETS_OUTPUT, config);
   try {
-    const out = await secretsManager(config, deps).send(new GetSecretValueCommand({ SecretId: arn }));
+    const out = await deps.clients(config.region).secretsManager.send(new GetSecretValueCommand({ SecretId: arn }));
     if (!out.SecretString) throw new OpsError(`The app secret ${arn} has no string value.`);
     return { seed: seedOf(out.SecretString, arn), arn };
   } catch (error) {

@@ -3,7 +3,7 @@ import { runTsx } from '../support/child';
 import { loadEnvironment } from '../../lib/config/load';
 import { OpsError } from '../../lib/ops/errors';
 import { collectCostReport, monthWindow } from '../../lib/cost/report';
-import { startMoto, type MotoServer } from '../support/moto';
+import { useMoto } from '../support/moto';
 import { costAndUsage, costForecast, startFakeCostExplorer, type FakeCostExplorer } from './fake-cost-explorer';
 
 const TODAY = '2025-03-15';
@@ -36,21 +36,11 @@ function client(endpoint: string): CostExplorerClient {
 }
 
 describe('cost report against moto', () => {
-  let moto: MotoServer;
-
-  beforeAll(async () => {
-    moto = await startMoto();
-  });
-  afterAll(async () => {
-    await moto?.stop();
-  });
-  beforeEach(async () => {
-    await moto.reset();
-  });
+  const moto = useMoto();
 
   /** Queues one GetCostAndUsage answer in moto (consumed by the next new request). */
   async function queue(services: Record<string, number>): Promise<void> {
-    const res = await fetch(`${moto.endpoint}/moto-api/static/ce/cost-and-usage-results`, {
+    const res = await fetch(`${moto().endpoint}/moto-api/static/ce/cost-and-usage-results`, {
       method: 'POST',
       body: JSON.stringify({ results: [costAndUsage('2025-03-01', TODAY, services)] }),
     });
@@ -59,7 +49,7 @@ describe('cost report against moto', () => {
 
   it('a normal month: services, the VPS line and the total against the budget, exit 0', async () => {
     await queue({ 'Amazon Elastic Compute Cloud - Compute': 18.42, 'Amazon Simple Storage Service': 1.02, AmazonCloudWatch: 0.1, Tax: 0 });
-    const run = await runCost(['cost', 'report', '--env', 'dev'], { ...CREDENTIALS, AWS_ENDPOINT_URL: moto.endpoint });
+    const run = await runCost(['cost', 'report', '--env', 'dev'], { ...CREDENTIALS, AWS_ENDPOINT_URL: moto().endpoint });
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const out = run.stdout.split('\n');
@@ -81,7 +71,7 @@ describe('cost report against moto', () => {
 
   it('over budget: exit code 2 when the actual cost plus the VPS exceeds the budget', async () => {
     await queue({ 'Amazon Elastic Compute Cloud - Compute': 45 });
-    const run = await runCost(['cost', 'report', '--env', 'dev'], { ...CREDENTIALS, AWS_ENDPOINT_URL: moto.endpoint });
+    const run = await runCost(['cost', 'report', '--env', 'dev'], { ...CREDENTIALS, AWS_ENDPOINT_URL: moto().endpoint });
     expect(run.code).toBe(2);
     expect(run.stdout).toContain('Budget $50.00: OVER, the actual + VPS $51.99 exceeds it by $1.99.');
     expect(run.stderr).toBe('over budget: the actual cost + VPS of $51.99 for this month exceeds the budget of $50.00\n');
@@ -89,7 +79,7 @@ describe('cost report against moto', () => {
 
   it('--by-tag reports the CostCenter slice as a JSON document', async () => {
     await queue({ 'Amazon Elastic Compute Cloud - Compute': 3.5 });
-    const report = await collectCostReport(dev, client(moto.endpoint), { byTag: true, now: new Date(`${TODAY}T08:00:00Z`) });
+    const report = await collectCostReport(dev, client(moto().endpoint), { byTag: true, now: new Date(`${TODAY}T08:00:00Z`) });
     expect(report).toMatchObject({
       envName: 'dev',
       costCenter: 'AiAssets-dev',
@@ -107,7 +97,7 @@ describe('cost report against moto', () => {
   });
 
   it('no AWS credentials: says so and exits 6 (not 2)', async () => {
-    const run = await runCost(['cost', 'report', '--env', 'dev'], { AWS_ENDPOINT_URL: moto.endpoint });
+    const run = await runCost(['cost', 'report', '--env', 'dev'], { AWS_ENDPOINT_URL: moto().endpoint });
     expect(run.code).toBe(6);
     expect(run.stdout).toBe('');
     expect(run.stderr).toMatch(/^error: No AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);

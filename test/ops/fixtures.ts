@@ -2,6 +2,7 @@ import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudf
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -33,6 +34,7 @@ export function motoClients(endpoint: string): AwsClients {
     cloudFormation: new CloudFormationClient(common),
     cloudWatch: new CloudWatchClient(common),
     s3: new S3Client({ ...common, forcePathStyle: true }),
+    secretsManager: new SecretsManagerClient(common),
   };
 }
 

@@ -4,7 +4,7 @@ import { DescribeInstancesCommand, DescribeSpotFleetInstancesCommand, DescribeSp
 import { runCli } from '../../lib/ops/cli';
 import type { GpuStatus } from '../../lib/ops/gpu-status';
 import type { StartResult } from '../../lib/ops/gpu-start';
-import { startMoto, type MotoServer } from '../support/moto';
+import { useMoto } from '../support/moto';
 import {
   cliEnv,
   deployEnvironment,
@@ -17,30 +17,18 @@ import {
 } from './fixtures';
 
 // The gpu commands against a real EC2/CloudFormation/CloudWatch API (moto on loopback).
-let moto: MotoServer;
+const moto = useMoto();
 let stub: ComfyStub | undefined;
-
-beforeAll(async () => {
-  moto = await startMoto();
-});
-
-afterAll(async () => {
-  await moto?.stop();
-});
-
-beforeEach(async () => {
-  await moto.reset();
-});
 
 afterEach(async () => {
   await stub?.close();
   stub = undefined;
 });
 
-const env = (): NodeJS.ProcessEnv => cliEnv(moto.endpoint);
+const env = (): NodeJS.ProcessEnv => cliEnv(moto().endpoint);
 
 async function fleetTarget(fleetId: string | undefined): Promise<{ target: number; fulfilled: number }> {
-  const { SpotFleetRequestConfigs } = await motoClients(moto.endpoint).ec2.send(
+  const { SpotFleetRequestConfigs } = await motoClients(moto().endpoint).ec2.send(
     new DescribeSpotFleetRequestsCommand({ SpotFleetRequestIds: [fleetId!] }),
   );
   const config = SpotFleetRequestConfigs![0].SpotFleetRequestConfig!;
@@ -49,7 +37,7 @@ async function fleetTarget(fleetId: string | undefined): Promise<{ target: numbe
 
 describe('gpu status', () => {
   test('an empty fleet says so, as a table and as JSON', async () => {
-    const { fleetId } = await deployEnvironment(motoClients(moto.endpoint), 'dev', { capacity: 0 });
+    const { fleetId } = await deployEnvironment(motoClients(moto().endpoint), 'dev', { capacity: 0 });
 
     const table = await runOps(['gpu', 'status', '--env', 'dev'], env());
     expect(table.stderr).toBe('');
@@ -58,7 +46,7 @@ describe('gpu status', () => {
     expect(table.stdout).toContain('Capacity     target 0, fulfilled 0');
     expect(table.stdout).toContain('No instances: the fleet is scaled to 0 (target capacity 0)');
 
-    const json = inProcessDeps(motoClients(moto.endpoint), env());
+    const json = inProcessDeps(motoClients(moto().endpoint), env());
     expect(await runCli(['gpu', 'status', '--env', 'dev', '--json'], json.deps)).toBe(0);
     expect(json.stderr()).toBe('');
     expect(JSON.parse(json.stdout())).toEqual({
@@ -75,7 +63,7 @@ describe('gpu status', () => {
   });
 
   test('one running instance: type, AZ, launch time, idle minutes and Spot price', async () => {
-    const clients = motoClients(moto.endpoint);
+    const clients = motoClients(moto().endpoint);
     const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 1 });
     await clients.cloudWatch.send(
       new PutMetricDataCommand({
@@ -117,7 +105,7 @@ describe('gpu status', () => {
   });
 
   test('an instance with a public IP gets its ComfyUI URL from the ComfyUiPort output', async () => {
-    const clients = motoClients(moto.endpoint);
+    const clients = motoClients(moto().endpoint);
     await deployEnvironment(clients, 'dev', { capacity: 1 });
     patchEc2(clients.ec2, { publicIp: '203.0.113.7' });
     const run = inProcessDeps(clients, env());
@@ -144,10 +132,10 @@ describe('gpu status', () => {
         GpuMetricNamespace: { Value: 'AiAssets/Gpu' },
       },
     };
-    await motoClients(moto.endpoint).cloudFormation.send(
+    await motoClients(moto().endpoint).cloudFormation.send(
       new CreateStackCommand({ StackName: 'AiAssets-dev-Gpu', TemplateBody: JSON.stringify(template) }),
     );
-    const run = inProcessDeps(motoClients(moto.endpoint), env());
+    const run = inProcessDeps(motoClients(moto().endpoint), env());
     expect(await runCli(['gpu', 'start', '--env', 'dev'], run.deps)).toBe(3);
     expect(run.stderr()).toContain(
       'Spot Fleet request sfr-00000000-0000-4000-8000-000000000000 (from output SpotFleetRequestId of stack AiAssets-dev-Gpu) was not found',
@@ -157,7 +145,7 @@ describe('gpu status', () => {
 
 describe('gpu start', () => {
   test('--wait prints each phase with its time and ends when ComfyUI answers 200', async () => {
-    const { fleetId } = await deployEnvironment(motoClients(moto.endpoint), 'dev', { capacity: 0 });
+    const { fleetId } = await deployEnvironment(motoClients(moto().endpoint), 'dev', { capacity: 0 });
     stub = await startComfyStub(3);
 
     const result = await runOps(['gpu', 'start', '--env', 'dev', '--wait', '--comfyui-url', stub.url], env());
@@ -182,7 +170,7 @@ describe('gpu start', () => {
 
   test('without --comfyui-url it probes http://<public ip>:<ComfyUiPort>; --json gives the phases', async () => {
     stub = await startComfyStub(1);
-    const clients = motoClients(moto.endpoint);
+    const clients = motoClients(moto().endpoint);
     const port = new URL(stub.url).port;
     const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 0, comfyUiPort: port });
     // moto assigns no public IP; pretend the instance's public address is loopback, where the stub listens.
@@ -201,7 +189,7 @@ describe('gpu start', () => {
   });
 
   test('ComfyUI never ready: exit 4 naming the unfinished phase', async () => {
-    await deployEnvironment(motoClients(moto.endpoint), 'dev', { capacity: 0 });
+    await deployEnvironment(motoClients(moto().endpoint), 'dev', { capacity: 0 });
     stub = await startComfyStub(Infinity);
 
     const result = await runOps(['gpu', 'start', '--env', 'dev', '--wait', '--comfyui-url', stub.url, '--timeout-minutes', '0.03'], env());
@@ -216,7 +204,7 @@ describe('gpu start', () => {
   });
 
   test('no Spot capacity for the whole wait: exit 7, history unavailable in moto', async () => {
-    const clients = motoClients(moto.endpoint);
+    const clients = motoClients(moto().endpoint);
     const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 0 });
     patchEc2(clients.ec2, { fulfilledCapacity: 0 });
     const run = inProcessDeps(clients, env());
@@ -229,8 +217,8 @@ describe('gpu start', () => {
   });
 
   test('without --wait it only raises the target', async () => {
-    const { fleetId } = await deployEnvironment(motoClients(moto.endpoint), 'dev', { capacity: 0 });
-    const run = inProcessDeps(motoClients(moto.endpoint), env());
+    const { fleetId } = await deployEnvironment(motoClients(moto().endpoint), 'dev', { capacity: 0 });
+    const run = inProcessDeps(motoClients(moto().endpoint), env());
     expect(await runCli(['gpu', 'start', '--env', 'dev', '--count', '1'], run.deps)).toBe(0);
     expect(run.stdout()).toContain('Not waiting: follow with npm run ops -- gpu status --env dev');
     expect(await fleetTarget(fleetId)).toEqual({ target: 1, fulfilled: 1 });
@@ -239,7 +227,7 @@ describe('gpu start', () => {
 
 describe('gpu stop', () => {
   test('sets the capacity to 0 and waits until no instance is left', async () => {
-    const clients = motoClients(moto.endpoint);
+    const clients = motoClients(moto().endpoint);
     const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 1 });
     const instanceId = (await clients.ec2.send(new DescribeSpotFleetInstancesCommand({ SpotFleetRequestId: fleetId }))).ActiveInstances![0]
       .InstanceId!;
@@ -261,7 +249,7 @@ describe('gpu stop', () => {
   });
 
   test('waits while an instance is still shutting down, and times out (exit 4) if it never goes', async () => {
-    const clients = motoClients(moto.endpoint);
+    const clients = motoClients(moto().endpoint);
     await deployEnvironment(clients, 'dev', { capacity: 1 });
     // 1st DescribeInstances: the instance before the stop; then 3 polls in which it is still shutting down.
     const states = ['running', 'shutting-down', 'shutting-down', 'shutting-down'];

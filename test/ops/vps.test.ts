@@ -116,7 +116,6 @@ async function ops(argv: string[], options: { tty?: boolean; answer?: string; en
       if (!config) throw new ConfigError(`Unknown environment ${JSON.stringify(name)} in this test`);
       return config;
     },
-    secretsManager: () => secretsClient(),
   };
   const code = await runCli(['vps', ...argv], deps);
   allOutput += `${io.stdout()}\n${io.stderr()}\n`;

@@ -69,3 +69,24 @@ export async function startMoto(): Promise<MotoServer> {
       }),
   };
 }
+
+/**
+ * One moto server for the enclosing test file or describe block: started before all tests,
+ * reset before each, stopped after all. Returns an accessor (the server exists only once started).
+ */
+export function useMoto(): () => MotoServer {
+  let server: MotoServer | undefined;
+  beforeAll(async () => {
+    server = await startMoto();
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+  beforeEach(async () => {
+    await server?.reset();
+  });
+  return () => {
+    if (!server) throw new Error('moto is not running (useMoto() hooks have not run)');
+    return server;
+  };
+}

@@ -4,7 +4,7 @@ import { deriveSecrets } from '../app-secrets';
 import { deploy, teardown } from '../deployer';
 import { prefetchStatus, startPrefetch } from '../deployer-prefetch';
 import type { Bundle, DeployTarget, Secrets, SshConnection } from '../deployer-types';
-import type { VpsResourceProperties } from './properties';
+import { vpsPhysicalId, type VpsResourceProperties } from './properties';
 
 /**
  * The VPS deployment as a CloudFormation custom resource (Provider framework):
@@ -61,10 +61,6 @@ async function bundleOf(p: VpsResourceProperties): Promise<Bundle> {
   return bundle;
 }
 
-/** Stable per host: a new host means a new resource, and CloudFormation then tears down the old host. */
-function physicalId(p: VpsResourceProperties): string {
-  return `vps:${p.AppName}/${p.EnvName}@${p.Host}:${p.Port}`;
-}
 
 export async function onEvent(event: ProviderEvent): Promise<{ PhysicalResourceId: string; Data?: Record<string, string> }> {
   const p = event.ResourceProperties;
@@ -72,11 +68,11 @@ export async function onEvent(event: ProviderEvent): Promise<{ PhysicalResourceI
     const ctx = await contextOf(p);
     const removeVolumes = p.RemoveVolumesOnDelete === 'true';
     await teardown(ctx.connection, ctx.target, { removeVolumes, secrets: ctx.secrets, log });
-    return { PhysicalResourceId: event.PhysicalResourceId ?? physicalId(p) };
+    return { PhysicalResourceId: event.PhysicalResourceId ?? vpsPhysicalId(p) };
   }
   const [ctx, bundle] = await Promise.all([contextOf(p), bundleOf(p)]);
   await startPrefetch(ctx.connection, ctx.target, bundle, ctx.secrets, { log });
-  return { PhysicalResourceId: physicalId(p), Data: { Release: bundle.hash } };
+  return { PhysicalResourceId: vpsPhysicalId(p), Data: { Release: bundle.hash } };
 }
 
 export async function isComplete(event: ProviderEvent): Promise<{ IsComplete: boolean; Data?: Record<string, string> }> {

@@ -23,3 +23,17 @@ export interface VpsResourceProperties {
   /** "true" when the environment's removal policy is destroy: teardown also removes named volumes. */
   RemoveVolumesOnDelete: string;
 }
+
+/** CloudFormation type of the VPS deployment resource. */
+export const VPS_DEPLOYMENT_TYPE = 'Custom::VpsDeployment';
+
+/**
+ * The properties the physical ID is made of: a change returns a new ID, and
+ * CloudFormation then deletes the old resource, which tears down the old host's deployment.
+ */
+export const VPS_IDENTITY_PROPERTIES = ['AppName', 'EnvName', 'Host', 'Port'] as const;
+
+/** The physical ID: stable per app, environment and host. */
+export function vpsPhysicalId(p: Pick<VpsResourceProperties, (typeof VPS_IDENTITY_PROPERTIES)[number]>): string {
+  return `vps:${p.AppName}/${p.EnvName}@${p.Host}:${p.Port}`;
+}
