@@ -84,6 +84,9 @@ describe('validation rejects bad input with field, value and what is allowed', (
   test('GPU hours a day beyond 24', () =>
     expectRejected(devWith((c) => (c.costProfile = { gpuHoursPerDay: 25 })), 'costProfile.gpuHoursPerDay', '25', /from 0 to 24/));
 
+  test('GPU days a month beyond 31', () =>
+    expectRejected(devWith((c) => (c.costProfile = { gpuDaysPerMonth: 32 })), 'costProfile.gpuDaysPerMonth', '32', /from 0 to 31/));
+
   test('a transition to STANDARD_IA before 30 days', () =>
     expectRejected(devWith((c) => (c.storage = { infrequentAccessDays: 10 })), 'storage.infrequentAccessDays', '10', /from 30 to 3650 days/));
 

@@ -96,6 +96,12 @@ const costProfileSchema = z.strictObject({
     .max(24, { error: 'a number of hours from 0 to 24' })
     .default(8)
     .describe('GPU hours a day for the offline cost estimate.'),
+  gpuDaysPerMonth: z
+    .number({ error: 'a number of days from 0 to 31' })
+    .min(0, { error: 'a number of days from 0 to 31' })
+    .max(31, { error: 'a number of days from 0 to 31' })
+    .default(30.4)
+    .describe('Days a month the GPU runs gpuHoursPerDay, for the estimate: 30.4 = every day (the average month), about 21.7 = working days only.'),
   storedGb: z
     .strictObject({
       models: z.number({ error: 'GB, 0 or more' }).min(0, { error: 'GB, 0 or more' }).default(30),

@@ -9,9 +9,20 @@ function heading(e: CostEstimate): string {
   return `Estimated monthly cost of ${e.envName} (${e.region}): ${dollars(e.totalUsd)}, ${verdict}`;
 }
 
+/** How much GPU time the budget allows: the figure to weigh a usage change against. */
+function headroom(e: CostEstimate): string {
+  const h = e.budgetGpuHoursPerDay;
+  if (h === null) return `Even with the GPU never running, this environment costs more than the ${dollars(e.budgetUsd)} budget.`;
+  if (h >= 24) return `The ${dollars(e.budgetUsd)} budget holds even with the GPU running all day.`;
+  return `The ${dollars(e.budgetUsd)} budget holds up to ${h.toFixed(1)} GPU-hours a day on ${e.gpuDaysPerMonth} days a month.`;
+}
+
 function footnote(e: CostEstimate): string {
   const free = e.freeTierApplied ? 'free tiers applied as if this environment had the account to itself' : 'no free tiers applied';
-  return `Prices as of ${e.pricesAsOf} (lib/cost/prices.ts; Spot is a typical figure, not a quote); ${free}.`;
+  const prices = e.givenSpotPrice
+    ? `Spot price from ${e.givenSpotPrice.source} on ${e.givenSpotPrice.asOf}; the other prices as of ${e.pricesAsOf} (lib/cost/prices.ts)`
+    : `Prices as of ${e.pricesAsOf} (lib/cost/prices.ts; Spot is a typical figure, not a quote)`;
+  return `${prices}; ${free}.`;
 }
 
 /** One plain-text table per environment: a line per cost item, then the total. */
@@ -27,6 +38,7 @@ export function renderEstimateTable(estimates: readonly CostEstimate[]): string[
       ],
       [1, 3, 4],
     ),
+    headroom(e),
     footnote(e),
   ]);
 }
@@ -46,6 +58,6 @@ export function renderEstimateMarkdown(estimates: readonly CostEstimate[]): stri
     ...e.lines.map((l) => `| ${cell(l.item)} | ${quantity(l.quantity)} | ${cell(l.unit)} | ${unitPrice(l.unitPriceUsd)} | ${dollars(l.monthlyUsd)} | ${cell(l.basis)} |`),
     `| **total** | | | | **${dollars(e.totalUsd)}** | |`,
     '',
-    footnote(e),
+    `${headroom(e)} ${footnote(e)}`,
   ]);
 }

@@ -1,4 +1,5 @@
 import type { EnvironmentConfig } from '../config/load';
+import type { CostProfile } from '../config/schema';
 import type { CfnTemplate } from '../synth';
 import { GPU_HOST_CUSTOM_METRICS } from './gpu-host-metrics';
 import { unitPrice } from './money';
@@ -8,6 +9,8 @@ import { inventory, type GpuInventory, type TemplateInventory } from './template
 /** The month the estimate prices (AWS bills by the hour; 30.4 days is the average month). */
 export const DAYS_PER_MONTH = 30.4;
 export const HOURS_PER_MONTH = DAYS_PER_MONTH * 24;
+/** The break-even search stops when the GPU-hours bracket is this narrow. */
+const BREAK_EVEN_PRECISION_HOURS = 0.001;
 
 /**
  * Usage assumptions that neither the templates nor the config's costProfile state. Each one is
@@ -47,11 +50,22 @@ export interface CostEstimate {
   readonly freeTierApplied: boolean;
   /** Oldest `asOf` of the prices used: how stale the estimate may be. */
   readonly pricesAsOf: string;
+  /**
+   * The most GPU-hours a day (on costProfile.gpuDaysPerMonth days) that keep this estimate within
+   * the budget, rounded down to 0.1 h; 24 when a GPU running all day fits; null when even 0 h does not.
+   */
+  readonly budgetGpuHoursPerDay: number | null;
+  /** costProfile.gpuDaysPerMonth: the days the GPU-hours a day apply to. */
+  readonly gpuDaysPerMonth: number;
+  /** Where the GPU line's Spot price came from when it was given (`spotPrices`), not the table's. */
+  readonly givenSpotPrice?: { readonly source: string; readonly asOf: string };
 }
 
 export interface EstimateOptions {
   /** Apply the per-account free tiers (default true). They are per account, not per environment. */
   readonly freeTier?: boolean;
+  /** Spot prices by instance type that replace the table's (e.g. today's, from DescribeSpotPriceHistory). */
+  readonly spotPrices?: Readonly<Record<string, Price>>;
 }
 
 function num(n: number): string {
@@ -60,6 +74,14 @@ function num(n: number): string {
 
 class Lines {
   readonly lines: CostLine[] = [];
+  /** The instance type the GPU line was priced with, once there is one. */
+  gpuInstanceType: string | undefined;
+  /** The GPU line's Spot price. */
+  gpuPrice: Price | undefined;
+
+  total(): number {
+    return this.lines.reduce((sum, l) => sum + l.monthlyUsd, 0);
+  }
 
   add(item: string, quantity: number, unit: string, price: Price, billable: number, basis: string): void {
     this.lines.push({
@@ -84,7 +106,7 @@ function freeNote(free: number, what: string, freeTier: boolean): string {
   return freeTier ? `first ${num(free)} ${what} free (per account)` : 'no free tier applied';
 }
 
-function cheapestSpot(prices: RegionPrices, gpu: GpuInventory): { type: string; price: Price; all: string } {
+function cheapestSpot(prices: RegionPrices, gpu: GpuInventory, spotPrices: EstimateOptions['spotPrices']): { type: string; price: Price; all: string } {
   const priced = gpu.instanceTypes.map((type) => {
     const p = prices.instances[type];
     if (!p) {
@@ -92,7 +114,7 @@ function cheapestSpot(prices: RegionPrices, gpu: GpuInventory): { type: string; 
         `No price for instance type ${type} in ${prices.region} in lib/cost/prices.ts; the table has ${Object.keys(prices.instances).join(', ')}.`,
       );
     }
-    return { type, price: p.spot, onDemand: p.onDemand.usd };
+    return { type, price: spotPrices?.[type] ?? p.spot, onDemand: p.onDemand.usd };
   });
   if (priced.length === 0) throw new Error('The Spot Fleet has no instance type overrides to price.');
   const best = priced.reduce((a, b) => (b.price.usd < a.price.usd ? b : a));
@@ -100,15 +122,19 @@ function cheapestSpot(prices: RegionPrices, gpu: GpuInventory): { type: string; 
   return { type: best.type, price: best.price, all };
 }
 
-function addGpu(out: Lines, prices: RegionPrices, gpu: GpuInventory, gpuHours: number, hoursPerDay: number): string {
-  const spot = cheapestSpot(prices, gpu);
+function addGpu(out: Lines, prices: RegionPrices, gpu: GpuInventory, profile: CostProfile, spotPrices: EstimateOptions['spotPrices']): void {
+  const spot = cheapestSpot(prices, gpu, spotPrices);
+  out.gpuInstanceType = spot.type;
+  out.gpuPrice = spot.price;
+  const gpuHours = profile.gpuHoursPerDay * profile.gpuDaysPerMonth;
+  const which = spotPrices ? 'given' : 'typical';
   out.add(
     `EC2 Spot GPU (${spot.type})`,
     gpuHours,
     'instance-hours',
     spot.price,
     gpuHours,
-    `${num(hoursPerDay)} GPU-hours/day x ${DAYS_PER_MONTH} days at the cheapest typical Spot price of the fleet's types: ${spot.all}`,
+    `${num(profile.gpuHoursPerDay)} GPU-hours/day x ${num(profile.gpuDaysPerMonth)} days at the cheapest ${which} Spot price of the fleet's types: ${spot.all}`,
   );
 
   const share = gpuHours / HOURS_PER_MONTH;
@@ -136,7 +162,6 @@ function addGpu(out: Lines, prices: RegionPrices, gpu: GpuInventory, gpuHours: n
       out.add('EBS gp3 extra throughput', q, 'MB/s-months', prices.ebs.gp3ThroughputMbpsMonth, q, `${v.throughputMbps} MB/s, 125 included, while an instance exists`);
     }
   }
-  return spot.type;
 }
 
 function addNetwork(out: Lines, prices: RegionPrices, inv: TemplateInventory, config: EnvironmentConfig, gpuHours: number, freeTier: boolean): void {
@@ -283,19 +308,14 @@ function addSmallServices(out: Lines, prices: RegionPrices, inv: TemplateInvento
   }
 }
 
-/**
- * The monthly cost of one environment: quantities from what its templates contain and from its
- * costProfile, prices from lib/cost/prices.ts, plus the VPS's fixed price from the config.
- */
-export function estimateEnvironment(config: EnvironmentConfig, templates: Record<string, CfnTemplate>, options: EstimateOptions = {}): CostEstimate {
+function priceLines(config: EnvironmentConfig, inv: TemplateInventory, options: EstimateOptions): Lines {
   const freeTier = options.freeTier ?? true;
   const prices = regionPrices(config.region);
-  const inv = inventory(templates);
-  const hoursPerDay = config.costProfile.gpuHoursPerDay;
-  const gpuHours = hoursPerDay * DAYS_PER_MONTH;
+  const profile = config.costProfile;
+  const gpuHours = profile.gpuHoursPerDay * profile.gpuDaysPerMonth;
   const out = new Lines();
 
-  const gpuInstanceType = inv.gpu ? addGpu(out, prices, inv.gpu, gpuHours, hoursPerDay) : undefined;
+  if (inv.gpu) addGpu(out, prices, inv.gpu, profile, options.spotPrices);
   addNetwork(out, prices, inv, config, gpuHours, freeTier);
   if (inv.buckets > 0) addS3(out, prices, config);
   addCloudWatch(out, prices, inv, gpuHours, freeTier);
@@ -309,8 +329,36 @@ export function estimateEnvironment(config: EnvironmentConfig, templates: Record
     1,
     `fixed price from config vps.monthlyPriceUsd (list price ${unitPrice(VPS_PLAN.monthly.usd)}: ${VPS_PLAN.monthly.note})`,
   );
+  return out;
+}
 
-  const totalUsd = out.lines.reduce((sum, l) => sum + l.monthlyUsd, 0);
+/**
+ * The most GPU-hours a day that keep the total within the budget. Every line is monotonic in the
+ * GPU hours (free tiers make some piecewise), so a bisection over [0, 24] finds the edge.
+ */
+function budgetGpuHoursPerDay(config: EnvironmentConfig, inv: TemplateInventory, options: EstimateOptions): number | null {
+  const totalAt = (hours: number): number =>
+    priceLines({ ...config, costProfile: { ...config.costProfile, gpuHoursPerDay: hours } }, inv, options).total();
+  const budget = config.monthlyBudgetUsd;
+  if (totalAt(0) > budget) return null;
+  if (totalAt(24) <= budget) return 24;
+  let [fits, over] = [0, 24];
+  while (over - fits > BREAK_EVEN_PRECISION_HOURS) {
+    const mid = (fits + over) / 2;
+    if (totalAt(mid) <= budget) fits = mid;
+    else over = mid;
+  }
+  return Math.floor(fits * 10) / 10;
+}
+
+/**
+ * The monthly cost of one environment: quantities from what its templates contain and from its
+ * costProfile, prices from lib/cost/prices.ts, plus the VPS's fixed price from the config.
+ */
+export function estimateEnvironment(config: EnvironmentConfig, templates: Record<string, CfnTemplate>, options: EstimateOptions = {}): CostEstimate {
+  const inv = inventory(templates);
+  const out = priceLines(config, inv, options);
+  const totalUsd = out.total();
   const pricesAsOf = out.lines.map((l) => l.asOf).sort()[0] ?? '';
   return {
     envName: config.envName,
@@ -319,8 +367,11 @@ export function estimateEnvironment(config: EnvironmentConfig, templates: Record
     totalUsd,
     budgetUsd: config.monthlyBudgetUsd,
     overBudget: totalUsd > config.monthlyBudgetUsd,
-    ...(gpuInstanceType ? { gpuInstanceType } : {}),
-    freeTierApplied: freeTier,
+    ...(out.gpuInstanceType ? { gpuInstanceType: out.gpuInstanceType } : {}),
+    freeTierApplied: options.freeTier ?? true,
     pricesAsOf,
+    budgetGpuHoursPerDay: budgetGpuHoursPerDay(config, inv, options),
+    gpuDaysPerMonth: config.costProfile.gpuDaysPerMonth,
+    ...(options.spotPrices && out.gpuPrice ? { givenSpotPrice: { source: out.gpuPrice.source, asOf: out.gpuPrice.asOf } } : {}),
   };
 }

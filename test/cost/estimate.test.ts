@@ -166,11 +166,61 @@ describe('estimateEnvironment over the fixture templates', () => {
   it('renders a table and a markdown table with one line per item and the total', () => {
     const table = renderEstimateTable([base]);
     expect(table[0]).toBe('Estimated monthly cost of fx (us-east-1): $44.90, within the $50.00 budget ($5.10 left)');
-    expect(table).toHaveLength(1 + 1 + base.lines.length + 1 + 1);
-    expect(table[table.length - 2]).toMatch(/^total\s+\$44\.90$/);
+    expect(table).toHaveLength(1 + 1 + base.lines.length + 1 + 2);
+    expect(table[table.length - 3]).toMatch(/^total\s+\$44\.90$/);
+    expect(table[table.length - 2]).toBe(`The $50.00 budget holds up to ${base.budgetGpuHoursPerDay!.toFixed(1)} GPU-hours a day on 30.4 days a month.`);
     const md = renderEstimateMarkdown([base]);
     expect(md).toContain('| EC2 Spot GPU (g4dn.xlarge) | 152 | instance-hours | $0.1766 | $26.84 | 5 GPU-hours/day x 30.4 days at the cheapest typical Spot price of the fleet\'s types: g5.xlarge $0.3939 (on-demand $1.01), g4dn.xlarge $0.1766 (on-demand $0.526) |');
     expect(md).toContain('| **total** | | | | **$44.90** | |');
+  });
+});
+
+describe('usage profile and budget headroom', () => {
+  const base = estimateEnvironment(fxConfig, fixture());
+  const withProfile = (profile: Partial<typeof fxConfig.costProfile>, budget = fxConfig.monthlyBudgetUsd): typeof fxConfig => ({
+    ...fxConfig,
+    monthlyBudgetUsd: budget,
+    costProfile: { ...fxConfig.costProfile, ...profile },
+  });
+
+  it('GPU days a month scale every line that follows the GPU hours, and nothing else', () => {
+    // 5 h on 21.7 working days = 108.5 GPU-hours instead of 152.
+    const e = estimateEnvironment(withProfile({ gpuDaysPerMonth: 21.7 }), fixture());
+    const ratio = 108.5 / 152;
+    expect(e.lines[0]).toMatchObject({ quantity: expect.closeTo(108.5, 9), monthlyUsd: expect.closeTo(108.5 * 0.1766, 9) });
+    expect(e.lines[0].basis).toMatch(/^5 GPU-hours\/day x 21\.7 days /);
+    for (const item of ['EBS gp3 root volume', 'Public IPv4 address']) expect(line(e, item)).toBeCloseTo(line(base, item) * ratio, 9);
+    for (const item of ['S3 STANDARD storage', 'KMS customer managed keys', 'VPS (Hostinger KVM 2)']) expect(line(e, item)).toBeCloseTo(line(base, item), 9);
+    expect(e.gpuDaysPerMonth).toBe(21.7);
+  });
+
+  it('finds the most GPU-hours a day within the budget: that many fit, 0.1 h more do not', () => {
+    const h = base.budgetGpuHoursPerDay!;
+    expect(h).toBeGreaterThan(5); // the 5 h profile is within budget
+    expect(h).toBeLessThan(24);
+    expect(estimateEnvironment(withProfile({ gpuHoursPerDay: h }), fixture()).totalUsd).toBeLessThanOrEqual(50);
+    expect(estimateEnvironment(withProfile({ gpuHoursPerDay: h + 0.1 }), fixture()).totalUsd).toBeGreaterThan(50);
+    // Fewer days a month leave room for more hours a day.
+    expect(estimateEnvironment(withProfile({ gpuDaysPerMonth: 21.7 }), fixture()).budgetGpuHoursPerDay).toBeGreaterThan(h);
+  });
+
+  it('says 24 when a GPU running all day fits, and null when even an idle GPU does not', () => {
+    expect(estimateEnvironment(withProfile({}, 500), fixture()).budgetGpuHoursPerDay).toBe(24);
+    const broke = estimateEnvironment(withProfile({}, 5), fixture()); // the VPS alone costs $7.50
+    expect(broke.budgetGpuHoursPerDay).toBeNull();
+    expect(renderEstimateTable([broke])).toContain('Even with the GPU never running, this environment costs more than the $5.00 budget.');
+  });
+
+  it('given Spot prices replace the table\'s and the footnote names their source', () => {
+    const given = { usd: 0.1, per: 'instance-hour', source: 'DescribeSpotPriceHistory in us-east-1 (test)', asOf: '2026-11-23' };
+    const e = estimateEnvironment(fxConfig, fixture(), { spotPrices: { 'g4dn.xlarge': given } });
+    expect(e.lines[0]).toMatchObject({ unitPriceUsd: 0.1, source: given.source, asOf: '2026-11-23' });
+    expect(e.lines[0].basis).toContain('cheapest given Spot price');
+    expect(e.totalUsd - base.totalUsd).toBeCloseTo(152 * (0.1 - 0.1766), 9);
+    expect(e.givenSpotPrice).toEqual({ source: given.source, asOf: '2026-11-23' });
+    expect(e.pricesAsOf).toBe('2025-11-30');
+    expect(renderEstimateTable([e]).at(-1)).toMatch(/^Spot price from DescribeSpotPriceHistory in us-east-1 \(test\) on 2026-11-23; the other prices as of 2025-11-30/);
+    expect(base.givenSpotPrice).toBeUndefined();
   });
 });
 
@@ -242,9 +292,19 @@ describe('the real dev environment at its default profile', () => {
     expect(gpuAndVps).toBeCloseTo(49.94, 1);
   });
 
-  test('at 6.5 GPU-hours a day (about 8 h on working days) the same environment stays under $50', () => {
+  test('the budget holds up to 6.7 GPU-hours every day, or 8 h on working days (21.7 a month) at about $44', () => {
+    expect(estimate.budgetGpuHoursPerDay).toBe(6.7);
     const config = loadEnvironment('dev');
-    const lighter = { ...config, costProfile: { ...config.costProfile, gpuHoursPerDay: 6.5 } };
-    expect(estimateEnvironment(lighter, synthesized('dev').templates).totalUsd).toBeLessThan(50);
+    const workingDays = { ...config, costProfile: { ...config.costProfile, gpuDaysPerMonth: 21.7 } };
+    const e = estimateEnvironment(workingDays, synthesized('dev').templates);
+    expect(e.totalUsd).toBeCloseTo(44.16, 1);
+    expect(e.overBudget).toBe(false);
+  });
+
+  test("even at the seed's own Spot figure ($0.158/h) 8 h every day costs about $53", () => {
+    const seedSpot = { usd: 0.158, per: 'instance-hour', source: 'seed 000 (Spot avg)', asOf: '2025-11-30' };
+    const e = estimateEnvironment(loadEnvironment('dev'), synthesized('dev').templates, { spotPrices: { 'g4dn.xlarge': seedSpot } });
+    expect(e.totalUsd).toBeCloseTo(53.05, 1);
+    expect(e.overBudget).toBe(true);
   });
 });

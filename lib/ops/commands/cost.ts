@@ -1,4 +1,5 @@
 import { CostExplorerClient } from '@aws-sdk/client-cost-explorer';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import { InvalidArgumentError, type Command } from 'commander';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -7,6 +8,9 @@ import { ENVIRONMENT_NAMES } from '../../config/environments';
 import { loadEnvironment, type EnvironmentConfig } from '../../config/load';
 import { estimateEnvironment, type CostEstimate } from '../../cost/estimate';
 import { renderEstimateMarkdown, renderEstimateTable } from '../../cost/estimate-format';
+import { liveSpotPrices } from '../../cost/live-spot-prices';
+import type { Price } from '../../cost/prices';
+import { inventory } from '../../cost/template-inventory';
 import { collectCostReport, COST_EXPLORER_REGION, OVER_BUDGET_EXIT_CODE } from '../../cost/report';
 import { renderCostReport } from '../../cost/report-format';
 import type { CfnTemplate } from '../../synth';
@@ -33,6 +37,7 @@ interface EstimateOptions {
   markdown?: boolean;
   cdkOut?: string;
   freeTier: boolean;
+  liveSpotPrices?: boolean;
 }
 
 interface ReportOptions {
@@ -87,6 +92,19 @@ function parseToday(raw: string | undefined): Date {
   return new Date(`${raw}T12:00:00Z`);
 }
 
+/** Today's Spot prices of the fleet's instance types (the only AWS call an estimate can make). */
+async function spotPricesNow(config: EnvironmentConfig, templates: Record<string, CfnTemplate>, now: Date): Promise<Record<string, Price>> {
+  const types = inventory(templates).gpu?.instanceTypes ?? [];
+  const ec2 = new EC2Client({ region: config.region });
+  try {
+    return await liveSpotPrices(ec2, config.region, types, now);
+  } catch (error) {
+    throw toOpsError(error);
+  } finally {
+    ec2.destroy();
+  }
+}
+
 function parseEnvName(raw: string): string {
   if (!(ENVIRONMENT_NAMES as string[]).includes(raw)) throw new InvalidArgumentError(`allowed: ${ENVIRONMENT_NAMES.join(', ')}.`);
   return raw;
@@ -107,13 +125,16 @@ export function registerCostCommands(program: Command, io: CostIo = processIo): 
     .option('--markdown', 'print markdown tables (for the README)')
     .option('--cdk-out <dir>', 'read the templates from an existing cloud assembly (<dir>/<env>) instead of synthesizing')
     .option('--no-free-tier', 'ignore the per-account free tiers (several environments in one account)')
+    .option('--live-spot-prices', "price the GPU with today's Spot prices from DescribeSpotPriceHistory (needs AWS credentials) instead of the table's")
     .action(async (opts: EstimateOptions) => {
       if (opts.json && opts.markdown) throw new OpsError('Choose one of --json and --markdown.');
       const names = opts.env ? [opts.env] : ENVIRONMENT_NAMES;
       const estimates: CostEstimate[] = [];
       for (const name of names) {
         const config = load(name);
-        estimates.push(estimateEnvironment(config, await templatesOf(name, opts.cdkOut, io), { freeTier: opts.freeTier }));
+        const templates = await templatesOf(name, opts.cdkOut, io);
+        const spotPrices = opts.liveSpotPrices ? await spotPricesNow(config, templates, parseToday(io.env.OPS_COST_TODAY)) : undefined;
+        estimates.push(estimateEnvironment(config, templates, { freeTier: opts.freeTier, ...(spotPrices ? { spotPrices } : {}) }));
       }
       if (opts.json) io.stdout(`${JSON.stringify(estimates, null, 2)}\n`);
       else {
