@@ -14,6 +14,18 @@ export function wholeNumber(min: number, max: number, unit = ''): z.ZodNumber {
     .max(max, { error: allowed });
 }
 
+/** Any number (fractions too) from `min` to `max`, e.g. "a number of hours from 0 to 24". */
+export function numberBetween(min: number, max: number, unit: string): z.ZodNumber {
+  const allowed = `a number of ${unit} from ${min} to ${max}`;
+  return z.number({ error: allowed }).min(min, { error: allowed }).max(max, { error: allowed });
+}
+
+/** A quantity of `unit` that may be 0, e.g. "GB, 0 or more". */
+export function zeroOrMore(unit: string): z.ZodNumber {
+  const allowed = `${unit}, 0 or more`;
+  return z.number({ error: allowed }).min(0, { error: allowed });
+}
+
 export function positiveAmount(max: number, unit: string): z.ZodNumber {
   const allowed = `a number greater than 0 and at most ${max} ${unit}`;
   return z.number({ error: allowed }).gt(0, { error: allowed }).max(max, { error: allowed });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { email, gpuInstanceType, hostName, ipv4Cidr, oneOf, pattern, positiveAmount, wholeNumber } from './rules';
+import { email, gpuInstanceType, hostName, ipv4Cidr, numberBetween, oneOf, pattern, positiveAmount, wholeNumber, zeroOrMore } from './rules';
 
 /**
  * The schema of one environment. Defaults live here so that the README's config
@@ -90,23 +90,15 @@ const observabilitySchema = z.strictObject({
 });
 
 const costProfileSchema = z.strictObject({
-  gpuHoursPerDay: z
-    .number({ error: 'a number of hours from 0 to 24' })
-    .min(0, { error: 'a number of hours from 0 to 24' })
-    .max(24, { error: 'a number of hours from 0 to 24' })
-    .default(8)
-    .describe('GPU hours a day for the offline cost estimate.'),
-  gpuDaysPerMonth: z
-    .number({ error: 'a number of days from 0 to 31' })
-    .min(0, { error: 'a number of days from 0 to 31' })
-    .max(31, { error: 'a number of days from 0 to 31' })
+  gpuHoursPerDay: numberBetween(0, 24, 'hours').default(8).describe('GPU hours a day for the offline cost estimate.'),
+  gpuDaysPerMonth: numberBetween(0, 31, 'days')
     .default(30.4)
     .describe('Days a month the GPU runs gpuHoursPerDay, for the estimate: 30.4 = every day (the average month), about 21.7 = working days only.'),
   storedGb: z
     .strictObject({
-      models: z.number({ error: 'GB, 0 or more' }).min(0, { error: 'GB, 0 or more' }).default(30),
-      generated: z.number({ error: 'GB, 0 or more' }).min(0, { error: 'GB, 0 or more' }).default(69),
-      workflows: z.number({ error: 'GB, 0 or more' }).min(0, { error: 'GB, 0 or more' }).default(1),
+      models: zeroOrMore('GB').default(30),
+      generated: zeroOrMore('GB').default(69),
+      workflows: zeroOrMore('GB').default(1),
     })
     .prefault({})
     .describe('GB stored per prefix (models/, generated/, workflows/) for the estimate.'),
@@ -117,11 +109,7 @@ const costProfileSchema = z.strictObject({
     })
     .prefault({})
     .describe('S3 PUT/LIST and GET requests a month for the estimate.'),
-  dataTransferOutGb: z
-    .number({ error: 'GB, 0 or more' })
-    .min(0, { error: 'GB, 0 or more' })
-    .default(10)
-    .describe('GB a month leaving AWS (images fetched by the VPS) for the estimate.'),
+  dataTransferOutGb: zeroOrMore('GB').default(10).describe('GB a month leaving AWS (images fetched by the VPS) for the estimate.'),
 });
 
 const networkSchema = z.strictObject({
