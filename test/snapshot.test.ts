@@ -1,10 +1,13 @@
 import { ENVS, synthesized } from './support/synth';
 
 // The serializer in test/support strips asset hashes and CDK-release noise, so these
-// snapshots change only when our infrastructure does. Update with `npx jest -u`.
+// snapshots change only when our infrastructure does. `npm test` runs jest --ci, so a missing
+// snapshot fails instead of being written: add or update them with `npx jest -u`.
 describe.each(ENVS)('%s', (envName) => {
   test('templates match the snapshot', () => {
-    for (const [name, template] of Object.entries(synthesized(envName).templates)) {
+    const templates = Object.entries(synthesized(envName).templates);
+    expect(templates.length).toBeGreaterThanOrEqual(3);
+    for (const [name, template] of templates) {
       expect(template).toMatchSnapshot(name);
     }
   });

@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { runTsx } from '../support/child';
+import { envWithoutAws, ISOLATED_AWS_ENV, runTsx } from '../support/child';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ENVIRONMENT_NAMES } from '../../lib/config/environments';
@@ -25,10 +25,9 @@ async function cost(args: string[]): Promise<{ stdout: string; stderr: string; e
   }
 }
 
-/** `tsx bin/ops.ts <args>` as a child process (no AWS settings needed: estimate is offline). */
+/** `tsx bin/ops.ts <args>` as a child process with no credentials and no reachable AWS endpoint: estimate is offline. */
 function child(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_')));
-  return runTsx('bin/ops.ts', args, { env: { ...env, AWS_EC2_METADATA_DISABLED: 'true' } });
+  return runTsx('bin/ops.ts', args, { env: { ...envWithoutAws(), ...ISOLATED_AWS_ENV } });
 }
 
 /** A cloud assembly folder per environment (<dir>/<env>/manifest.json) built from the fixture templates. */

@@ -49,7 +49,7 @@ describe('live Spot prices for the estimate, against moto', () => {
   });
 
   it('without credentials it stops with exit code 6 and says what to set', async () => {
-    const env = cliEnv(moto().endpoint, { AWS_CONFIG_FILE: '/nonexistent/aws-config', AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials' });
+    const env = cliEnv(moto().endpoint);
     delete env.AWS_ACCESS_KEY_ID;
     delete env.AWS_SECRET_ACCESS_KEY;
     const run = await runOps(['cost', 'estimate', '--env', 'dev', '--cdk-out', synthesized('dev').outdir, '--live-spot-prices'], env);

@@ -1,5 +1,5 @@
 import { CostExplorerClient } from '@aws-sdk/client-cost-explorer';
-import { runTsx } from '../support/child';
+import { envWithoutAws, ISOLATED_AWS_ENV, runTsx } from '../support/child';
 import { loadEnvironment } from '../../lib/config/load';
 import { OpsError } from '../../lib/ops/errors';
 import { collectCostReport, monthWindow } from '../../lib/cost/report';
@@ -9,14 +9,8 @@ import { costAndUsage, costForecast, startFakeCostExplorer, type FakeCostExplore
 const TODAY = '2025-03-15';
 const dev = loadEnvironment('dev');
 
-/** Nothing may reach beyond 127.0.0.1: no instance metadata, no credential files, one attempt per call. */
-const ISOLATED = {
-  AWS_EC2_METADATA_DISABLED: 'true',
-  AWS_CONFIG_FILE: '/nonexistent/aws-config',
-  AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
-  AWS_MAX_ATTEMPTS: '1',
-  OPS_COST_TODAY: TODAY,
-};
+/** Nothing may reach beyond 127.0.0.1 (each test sets AWS_ENDPOINT_URL to moto or a stand-in). */
+const ISOLATED = { ...ISOLATED_AWS_ENV, OPS_COST_TODAY: TODAY };
 const CREDENTIALS = { AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' };
 
 interface Run {
@@ -27,8 +21,7 @@ interface Run {
 
 /** `tsx bin/ops.ts <args>` as a real child process, with only the AWS settings given here. */
 function runCost(args: string[], env: Record<string, string>, timeoutMs = 30_000): Promise<Run> {
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('OPS_')));
-  return runTsx('bin/ops.ts', args, { env: { ...inherited, ...ISOLATED, ...env }, timeoutMs });
+  return runTsx('bin/ops.ts', args, { env: { ...envWithoutAws(), ...ISOLATED, ...env }, timeoutMs });
 }
 
 function client(endpoint: string): CostExplorerClient {

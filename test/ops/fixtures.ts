@@ -14,7 +14,7 @@ import type { OpsDeps } from '../../lib/ops/context';
 import type { StackPart } from '../../lib/ops/stack-outputs';
 import { motoEnv } from '../support/moto';
 
-import { runTsx } from '../support/child';
+import { envWithoutAws, ISOLATED_AWS_ENV, runTsx } from '../support/child';
 import { createFleet } from '../support/moto-fleet';
 
 /** Re-exported: other ops tests import it from here. */
@@ -98,12 +98,10 @@ export interface RunResult {
 
 /** Environment of a CLI child process that may talk to moto only (no profile, no instance metadata). */
 export function cliEnv(endpoint: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of Object.keys(env)) if (key.startsWith('AWS_') || key.startsWith('OPS_')) delete env[key];
   return {
-    ...env,
+    ...envWithoutAws(),
+    ...ISOLATED_AWS_ENV,
     ...motoEnv(endpoint),
-    AWS_EC2_METADATA_DISABLED: 'true',
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
     OPS_POLL_INTERVAL_MS: '100',
     ...extra,

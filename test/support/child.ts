@@ -19,22 +19,52 @@ export interface ChildOptions {
   readonly timeoutMs?: number;
 }
 
+/**
+ * Settings for a child process that must reach nothing beyond 127.0.0.1: no instance metadata,
+ * no credential or config files, one attempt per call. Pass AWS_ENDPOINT_URL (moto) with it;
+ * without one, the endpoint is a closed loopback port, so a stray AWS call fails instead of
+ * reaching AWS.
+ */
+export const ISOLATED_AWS_ENV = {
+  AWS_EC2_METADATA_DISABLED: 'true',
+  AWS_CONFIG_FILE: '/nonexistent/aws-config',
+  AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
+  AWS_MAX_ATTEMPTS: '1',
+  AWS_ENDPOINT_URL: 'http://127.0.0.1:9',
+} as const;
+
+/** The process environment without any AWS_ or OPS_ setting, for children that get only the given ones. */
+export function envWithoutAws(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('OPS_')));
+}
+
 /** Runs a repo entry point with the repo's tsx as a real child process: `tsx <script> <args>`. */
 export function runTsx(script: string, args: readonly string[], options: ChildOptions = {}): Promise<ChildResult> {
   return runChild(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, script), ...args], options);
+}
+
+function killGroup(pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
 }
 
 export function runChild(command: string, args: readonly string[], options: ChildOptions = {}): Promise<ChildResult> {
   const started = Date.now();
   const timeoutMs = options.timeoutMs ?? 30_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(command, [...args], { cwd: options.cwd ?? ROOT, env: options.env ?? process.env });
+    // Its own process group: tsx runs the script in a second node process that a kill of the
+    // launcher alone would leave running (e.g. still polling), so a timeout kills the group.
+    const child = spawn(command, [...args], { cwd: options.cwd ?? ROOT, env: options.env ?? process.env, detached: true });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
+      killGroup(child.pid);
       reject(new Error(`${path.basename(command)} ${args.join(' ')} did not finish within ${timeoutMs} ms\n${stderr}`));
     }, timeoutMs);
     child.on('error', (error) => {

@@ -59,12 +59,18 @@ export async function startMoto(): Promise<MotoServer> {
   return {
     endpoint,
     reset: async () => {
-      await fetch(`${endpoint}/moto-api/reset`, { method: 'POST' });
+      // A failed reset would carry one test's resources into the next: fail loudly.
+      const response = await fetch(`${endpoint}/moto-api/reset`, { method: 'POST' });
+      if (!response.ok) throw new Error(`moto reset on ${endpoint} answered HTTP ${response.status}`);
     },
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
+        const force = setTimeout(() => child.kill('SIGKILL'), 3000);
+        child.once('exit', () => {
+          clearTimeout(force);
+          resolve();
+        });
         child.kill('SIGTERM');
       }),
   };
