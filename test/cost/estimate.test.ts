@@ -3,6 +3,7 @@ import * as path from 'node:path';
 import { loadEnvironment, validateEnvironment } from '../../lib/config/load';
 import { estimateEnvironment, type CostEstimate } from '../../lib/cost/estimate';
 import { renderEstimateMarkdown, renderEstimateTable } from '../../lib/cost/estimate-format';
+import { dollars, unitPrice } from '../../lib/cost/money';
 import { GPU_HOST_CUSTOM_METRICS, IDLE_WATCHER_METRICS, NVIDIA_GPU_MEASUREMENTS } from '../../lib/cost/gpu-host-metrics';
 import { alarmMetrics, inventory } from '../../lib/cost/template-inventory';
 import type { CfnTemplate } from '../../lib/synth';
@@ -286,7 +287,7 @@ describe('the real dev environment at its default profile', () => {
   // Reported, not fudged: at the 2025-11-30 Spot price of g4dn.xlarge ($0.1766/h) 8 GPU-hours on
   // every day of the month cost $42.95, and with the $6.99 VPS that is already $49.94, so the seed's
   // "under $50 at 8 h/day" does not hold (README, Cost). These tests pin both facts down.
-  test('at 8 GPU-hours every day the seed profile misses the $50 target, and the README says by how much', () => {
+  test('at 8 GPU-hours every day the seed profile misses the $50 target: GPU and VPS alone take $49.94', () => {
     expect(estimate.totalUsd).toBeGreaterThan(50);
     const gpuAndVps = estimate.lines.filter((l) => /^EC2 Spot GPU|^VPS/.test(l.item)).reduce((s, l) => s + l.monthlyUsd, 0);
     expect(gpuAndVps).toBeCloseTo(49.94, 1);
@@ -299,6 +300,26 @@ describe('the real dev environment at its default profile', () => {
     const e = estimateEnvironment(workingDays, synthesized('dev').templates);
     expect(e.totalUsd).toBeCloseTo(44.16, 1);
     expect(e.overBudget).toBe(false);
+  });
+
+  test('the figures the README states around its generated table are these estimates', () => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8').replace(/\s+/g, ' ');
+    const dev = synthesized('dev').templates;
+    const config = loadEnvironment('dev');
+    const sum = (e: CostEstimate, re: RegExp): number => e.lines.filter((l) => re.test(l.item)).reduce((s, l) => s + l.monthlyUsd, 0);
+    const seedSpot = estimateEnvironment(config, dev, { spotPrices: { 'g4dn.xlarge': { usd: 0.158, per: 'instance-hour', source: 'seed', asOf: '2025-11-30' } } });
+    const workingDays = estimateEnvironment({ ...config, costProfile: { ...config.costProfile, gpuDaysPerMonth: 21.7 } }, dev);
+    for (const stated of [
+      `estimate is about $${estimate.totalUsd.toFixed(1)}`,
+      `the GPU alone is ${dollars(sum(estimate, /^EC2 Spot GPU/))} at the typical ${unitPrice(estimate.lines[0].unitPriceUsd)}/h`,
+      `already ${dollars(sum(estimate, /^EC2 Spot GPU|^VPS/))}`,
+      `the public IPv4 address add ${dollars(sum(estimate, /^EBS|^Public IPv4/))}`,
+      `the total is about $${Math.round(seedSpot.totalUsd)}`,
+      `up to ${estimate.budgetGpuHoursPerDay!.toFixed(1)} GPU-hours every day`,
+      `(\`gpuDaysPerMonth: 21.7\`: about $${workingDays.totalUsd.toFixed(1)})`,
+    ]) {
+      expect(readme).toContain(stated);
+    }
   });
 
   test("even at the seed's own Spot figure ($0.158/h) 8 h every day costs about $53", () => {

@@ -4,7 +4,7 @@ import { liveSpotPrices } from '../../lib/cost/live-spot-prices';
 import { currentSpotPrices } from '../../lib/ops/spot-price';
 import { useMoto } from '../support/moto';
 import { synthesized } from '../support/synth';
-import { cliEnv, motoClients, runOps } from '../ops/fixtures';
+import { cliEnv, motoClients, patchEc2, runOps } from '../ops/fixtures';
 
 // moto answers DescribeSpotPriceHistory with $0.00001 for every AZ that offers the type
 // (us-east-1a, b, c, d and f for g4dn.xlarge in its offering data).
@@ -20,6 +20,24 @@ describe('live Spot prices for the estimate, against moto', () => {
     expect([...byAz.keys()].sort()).toEqual(['us-east-1a', 'us-east-1b', 'us-east-1c', 'us-east-1d', 'us-east-1f']);
     expect([...byAz.values()].every((p) => p === MOTO_SPOT_USD)).toBe(true);
     expect([...(await currentSpotPrices(ec2(), 'g4dn.xlarge', 'us-east-1b')).keys()]).toEqual(['us-east-1b']);
+  });
+
+  it('keeps the newest price per AZ, averages over the AZs and states the range', async () => {
+    const client = ec2();
+    const at = (iso: string): Date => new Date(iso);
+    patchEc2(client, {
+      spotPriceHistory: [
+        { AvailabilityZone: 'us-east-1a', InstanceType: 'g4dn.xlarge', SpotPrice: '0.300000', Timestamp: at('2026-11-23T08:00:00Z') },
+        { AvailabilityZone: 'us-east-1a', InstanceType: 'g4dn.xlarge', SpotPrice: '0.200000', Timestamp: at('2026-11-23T10:00:00Z') },
+        { AvailabilityZone: 'us-east-1b', InstanceType: 'g4dn.xlarge', SpotPrice: '0.100000', Timestamp: at('2026-11-23T09:00:00Z') },
+        { AvailabilityZone: 'us-east-1c', InstanceType: 'g4dn.xlarge', SpotPrice: '0.150000', Timestamp: at('2026-11-23T09:00:00Z') },
+        { AvailabilityZone: 'us-east-1c', InstanceType: 'g5.xlarge', SpotPrice: '0.900000', Timestamp: at('2026-11-23T11:00:00Z') },
+      ],
+    });
+    expect(Object.fromEntries(await currentSpotPrices(client, 'g4dn.xlarge'))).toEqual({ 'us-east-1a': 0.2, 'us-east-1b': 0.1, 'us-east-1c': 0.15 });
+    const prices = await liveSpotPrices(client, 'us-east-1', ['g4dn.xlarge'], new Date(`${TODAY}T12:00:00Z`));
+    expect(prices['g4dn.xlarge'].usd).toBeCloseTo(0.15, 12);
+    expect(prices['g4dn.xlarge'].source).toBe('DescribeSpotPriceHistory in us-east-1 (Linux/UNIX): average of 3 AZs, $0.10 to $0.20');
   });
 
   it('averages over the AZs, dated today, and refuses a type with no Spot offer', async () => {

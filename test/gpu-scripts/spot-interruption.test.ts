@@ -64,8 +64,9 @@ test('a restarted handler does not flush a second time during the same boot', as
   const first = start();
   await waitFor(() => calls().length === 3, 5_000, 'the first flush');
   await killGroup(first);
-  start();
+  const second = start();
   await delay(300);
+  expect(second.exitCode).toBeNull(); // started and idling, not crashed
   expect(calls().filter((c) => c.startsWith(FLUSH))).toHaveLength(1);
   expect(calls().filter((c) => c.startsWith('docker stop'))).toHaveLength(1);
   expect(server.hits.get(ACTION_PATH)).toBe(1);

@@ -1,6 +1,6 @@
 import { CloudFormationClient, CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { CloudWatchClient } from '@aws-sdk/client-cloudwatch';
-import { EC2Client } from '@aws-sdk/client-ec2';
+import { EC2Client, type SpotPrice } from '@aws-sdk/client-ec2';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import * as fs from 'node:fs';
@@ -143,7 +143,8 @@ export async function startComfyStub(notReadyFor: number): Promise<ComfyStub> {
 
 /**
  * Rewrites what moto answers, for what moto cannot do: give fleet instances a public IP,
- * or leave a fleet short of capacity. Everything else is moto's real answer.
+ * leave a fleet short of capacity, or price Spot pools differently (moto says $0.00001 for
+ * every pool, once). Everything else is moto's real answer.
  */
 export function patchEc2(
   ec2: EC2Client,
@@ -152,6 +153,8 @@ export function patchEc2(
     fulfilledCapacity?: number;
     /** States reported by the next DescribeInstances calls, one per call (an instance slow to terminate). */
     instanceStates?: string[];
+    /** The SpotPriceHistory DescribeSpotPriceHistory answers with, in place of moto's. */
+    spotPriceHistory?: SpotPrice[];
   },
 ): void {
   ec2.middlewareStack.add(
@@ -172,6 +175,9 @@ export function patchEc2(
       if (context.commandName === 'DescribeInstancesCommand' && patch.instanceStates?.length) {
         const state = patch.instanceStates.shift();
         for (const r of output.Reservations ?? []) for (const i of r.Instances ?? []) i.State = { Name: state };
+      }
+      if (context.commandName === 'DescribeSpotPriceHistoryCommand' && patch.spotPriceHistory) {
+        (result.output as { SpotPriceHistory?: SpotPrice[] }).SpotPriceHistory = patch.spotPriceHistory;
       }
       if (context.commandName === 'DescribeSpotFleetRequestsCommand' && patch.fulfilledCapacity !== undefined) {
         for (const c of output.SpotFleetRequestConfigs ?? []) if (c.SpotFleetRequestConfig) c.SpotFleetRequestConfig.FulfilledCapacity = patch.fulfilledCapacity;

@@ -144,14 +144,14 @@ test('takes the key from --key-file, appends a new key once and keeps keys when 
 });
 
 test.each([
-  ['a private key', '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n'],
-  ['a key with a shell command', `${KEY}\nssh-ed25519 AAAA;rm -rf /\n`],
-])('rejects %s on stdin without writing or echoing it', (_label, input) => {
+  ['a private key', '-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n-----END OPENSSH PRIVATE KEY-----\n', 'b3BlbnNzaC1rZXkt'],
+  ['a key with a shell command', `${KEY}\nssh-ed25519 AAAA;rm -rf /\n`, 'rm -rf'],
+])('rejects %s on stdin without writing or echoing it', (_label, input, secretPart) => {
   const box = sandbox();
   const run = box.run([], input);
   expect(run.status).not.toBe(0);
   expect(run.stderr).toMatch(/key line \d is not an OpenSSH public key/);
-  expect(run.stderr + run.stdout).not.toContain('b3BlbnNzaC1rZXkt');
+  expect(run.stderr + run.stdout).not.toContain(secretPart);
   expect(mutations(run.calls)).toEqual([]); // checked before anything changes
   expect(fs.existsSync(path.join(box.root, 'home', 'deploy', '.ssh', 'authorized_keys'))).toBe(false);
 });
