@@ -146,7 +146,9 @@ describe('ci.yml', () => {
     const node = steps(ci).find((s) => s.uses?.startsWith('actions/setup-node@'))!;
     expect(node.with).toMatchObject({ 'node-version': 20, cache: 'npm' });
     expect(steps(ci).some((s) => s.uses?.startsWith('actions/setup-python@'))).toBe(true);
-    expect(step(ci, 'Install cfn-lint and moto').run).toBe("pip install cfn-lint 'moto[server]'");
+    // The same pinned versions as the test command installs.
+    expect(step(ci, 'Install cfn-lint and moto (the pinned versions)').run).toBe('pip install -r scripts/python-test-tools.txt');
+    expect(fs.readFileSync(path.join(ROOT, 'scripts', 'test-all.sh'), 'utf8')).toContain('tools=scripts/python-test-tools.txt');
     expect(step(ci, 'cfn-lint every synthesized template').run?.trim()).toBe('cfn-lint -- cdk.out/*/*.template.json');
     const upload = steps(ci).find((s) => s.uses?.startsWith('actions/upload-artifact@'))!;
     expect(upload.with).toMatchObject({ name: 'cdk.out', path: 'cdk.out' });
