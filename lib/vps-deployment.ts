@@ -17,6 +17,7 @@ import { renderBundle, requiredSecrets } from './vps/bundle';
 import { bundleSettingsFor } from './vps/bundle-settings';
 import { buildVpsHandler } from './vps/custom-resource/build';
 import { VPS_DEPLOYMENT_TYPE, type VpsResourceProperties } from './vps/custom-resource/properties';
+import { GATE_LAMBDA_TIMEOUT_SECONDS } from './vps/gate-budget';
 import { removalPolicyOf } from './removal';
 
 export interface VpsDeploymentProps {
@@ -65,7 +66,7 @@ export class VpsDeployment extends Construct {
       const fn = new SmallFunction(this, name, {
         code,
         handler: `index.${name === 'OnEvent' ? 'onEvent' : 'isComplete'}`,
-        timeout: Duration.minutes(15),
+        timeout: Duration.seconds(GATE_LAMBDA_TIMEOUT_SECONDS),
         description,
         environment: {},
         removalPolicy: config.removalPolicy,

@@ -84,6 +84,9 @@ describe('validation rejects bad input with field, value and what is allowed', (
   test('GPU hours a day beyond 24', () =>
     expectRejected(devWith((c) => (c.costProfile = { gpuHoursPerDay: 25 })), 'costProfile.gpuHoursPerDay', '25', /from 0 to 24/));
 
+  test('a converge timeout the gate and a rollback could not both use within one Lambda run', () =>
+    expectRejected(devWith((c) => (c.vps = { ...c.vps, convergeTimeoutSeconds: 300 })), 'vps.convergeTimeoutSeconds', '300', /a whole number from 60 to 240 seconds/));
+
   test('GPU days a month beyond 31', () =>
     expectRejected(devWith((c) => (c.costProfile = { gpuDaysPerMonth: 32 })), 'costProfile.gpuDaysPerMonth', '32', /from 0 to 31/));
 

@@ -1,4 +1,5 @@
 import { renderBundle } from '../lib/vps/bundle';
+import { GATE_LAMBDA_TIMEOUT_SECONDS, MAX_CONVERGE_TIMEOUT_SECONDS, worstCaseGateSeconds } from '../lib/vps/gate-budget';
 import { bundleSettingsFor } from '../lib/vps/bundle-settings';
 import { loadEnvironment } from '../lib/config/load';
 import { partOf, synthesized, synthesizedDevWith, templateOf } from './support/synth';
@@ -22,7 +23,7 @@ test('the deployment is a custom resource whose properties are the bundle hash, 
     BundleHash: renderBundle(bundleSettingsFor(loadEnvironment('dev'))).hash,
     BaseDir: '/opt',
     KeepReleases: '5',
-    ConvergeTimeoutSeconds: '300',
+    ConvergeTimeoutSeconds: '240',
     RemoveVolumesOnDelete: 'true',
     AppSecretsArn: { Ref: expect.stringMatching(/^VpsAppSecrets/) },
   });
@@ -45,6 +46,15 @@ test('the Provider framework runs onEvent and isComplete, polling every 30 s for
   const definition = JSON.stringify(machine.Properties.DefinitionString);
   expect(definition).toContain('\\"IntervalSeconds\\":30');
   expect(definition).toContain('\\"MaxAttempts\\":120');
+});
+
+test('the gate and a rollback of the previous release fit one isComplete run, even at the largest converge timeout', () => {
+  const [isComplete] = Object.values(vps.findResources('AWS::Lambda::Function')).filter((f) => f.Properties.Handler === 'index.isComplete');
+  const lambdaSeconds = isComplete.Properties.Timeout as number;
+  expect(lambdaSeconds).toBe(GATE_LAMBDA_TIMEOUT_SECONDS);
+  expect(worstCaseGateSeconds(MAX_CONVERGE_TIMEOUT_SECONDS)).toBeLessThanOrEqual(lambdaSeconds);
+  expect(worstCaseGateSeconds(MAX_CONVERGE_TIMEOUT_SECONDS + 1)).toBeGreaterThan(lambdaSeconds);
+  expect(MAX_CONVERGE_TIMEOUT_SECONDS).toBe(240);
 });
 
 test('the stack generates the app secret seed; handlers may read only their two secrets and the bundle object', () => {

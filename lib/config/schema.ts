@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_CONVERGE_TIMEOUT_SECONDS, UP_GRACE_SECONDS } from '../vps/gate-budget';
 import { email, gpuInstanceType, hostName, ipv4Cidr, numberBetween, oneOf, pattern, positiveAmount, wholeNumber, zeroOrMore } from './rules';
 
 /**
@@ -148,9 +149,11 @@ const vpsSchema = z.strictObject({
     .default('/opt')
     .describe('Releases live in `<baseDir>/<App>/<env>/` on the VPS.'),
   releasesToKeep: wholeNumber(2, 20, 'releases').default(5).describe('Releases kept on the VPS for rollback.'),
-  convergeTimeoutSeconds: wholeNumber(60, 300, 'seconds')
-    .default(300)
-    .describe('How long `docker compose up --wait` may take before the release is rolled back (at most 300, so gate and rollback fit one 15-minute Lambda run).'),
+  convergeTimeoutSeconds: wholeNumber(60, MAX_CONVERGE_TIMEOUT_SECONDS, 'seconds')
+    .default(MAX_CONVERGE_TIMEOUT_SECONDS)
+    .describe(
+      `How long \`docker compose up --wait\` may take before the release is rolled back (at most ${MAX_CONVERGE_TIMEOUT_SECONDS}, so the gate and a rollback, each with ${UP_GRACE_SECONDS} s to create containers, fit one 15-minute Lambda run).`,
+    ),
   monthlyPriceUsd: positiveAmount(1000, 'USD').default(6.99).describe('Fixed monthly price of the VPS plan (KVM 2), added to cost reports.'),
 });
 

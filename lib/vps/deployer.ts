@@ -31,13 +31,12 @@ import {
   type TeardownOptions,
   type TeardownResult,
 } from './deployer-types';
+import { UP_GRACE_SECONDS } from './gate-budget';
 import { openSession, type RunResult, type SshSession } from './ssh-session';
 
 export * from './deployer-types';
 export { fingerprintFromSha256Hex, normalizeFingerprint } from './ssh-session';
 
-/** Extra time over `--wait-timeout` for compose to create containers before it starts waiting. */
-const UP_GRACE_SECONDS = 180;
 const DEFAULT_PULL_TIMEOUT_SECONDS = 600;
 const DEFAULT_DOWN_TIMEOUT_SECONDS = 300;
 
