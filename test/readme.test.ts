@@ -9,7 +9,17 @@ const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 
 test('the README config table lists every field as the schema defines it (npm run docs)', () => {
   expect(readme).toBe(withBlock(readme, CONFIG_TABLE));
-  expect(readme).toContain('| `gpu.idleMinutes` | integer | `15` |');
+  expect(readme).toContain('| `gpu.idleMinutes` | integer | `15` | a whole number from 5 to 240 minutes |');
+});
+
+test('the config table says what every field allows and means (a new field needs a rule and a description)', () => {
+  const rows = CONFIG_TABLE.render().split('\n').slice(2);
+  expect(rows.length).toBeGreaterThan(40);
+  for (const row of rows) {
+    const [field, , , allowed, meaning] = row.split(/(?<!\\)\|/).slice(1, -1).map((c) => c.trim());
+    expect([field, allowed]).not.toEqual([field, 'any text']);
+    expect([field, meaning]).not.toEqual([field, '']);
+  }
 });
 
 test('the README cost table is the estimate of dev at the seed profile (npm run docs)', () => {

@@ -2,8 +2,14 @@ import { z } from 'zod';
 
 /**
  * Reusable field rules. Every rule carries one `allowed` sentence, used as the
- * error text so that a failed synth says exactly what the field accepts.
+ * error text so that a failed synth says exactly what the field accepts, and kept as
+ * schema metadata so that the README's config table says it too.
  */
+
+/** Metadata key of the `allowed` sentence (read by the README table generator). */
+export interface AllowedMeta {
+  readonly allowed: string;
+}
 
 export function wholeNumber(min: number, max: number, unit = ''): z.ZodNumber {
   const allowed = `a whole number from ${min} to ${max}${unit ? ` ${unit}` : ''}`;
@@ -11,32 +17,34 @@ export function wholeNumber(min: number, max: number, unit = ''): z.ZodNumber {
     .number({ error: allowed })
     .int({ error: allowed })
     .min(min, { error: allowed })
-    .max(max, { error: allowed });
+    .max(max, { error: allowed })
+    .meta({ allowed });
 }
 
 /** Any number (fractions too) from `min` to `max`, e.g. "a number of hours from 0 to 24". */
 export function numberBetween(min: number, max: number, unit: string): z.ZodNumber {
   const allowed = `a number of ${unit} from ${min} to ${max}`;
-  return z.number({ error: allowed }).min(min, { error: allowed }).max(max, { error: allowed });
+  return z.number({ error: allowed }).min(min, { error: allowed }).max(max, { error: allowed }).meta({ allowed });
 }
 
 /** A quantity of `unit` that may be 0, e.g. "GB, 0 or more". */
 export function zeroOrMore(unit: string): z.ZodNumber {
   const allowed = `${unit}, 0 or more`;
-  return z.number({ error: allowed }).min(0, { error: allowed });
+  return z.number({ error: allowed }).min(0, { error: allowed }).meta({ allowed });
 }
 
 export function positiveAmount(max: number, unit: string): z.ZodNumber {
   const allowed = `a number greater than 0 and at most ${max} ${unit}`;
-  return z.number({ error: allowed }).gt(0, { error: allowed }).max(max, { error: allowed });
+  return z.number({ error: allowed }).gt(0, { error: allowed }).max(max, { error: allowed }).meta({ allowed });
 }
 
 export function pattern(regex: RegExp, allowed: string): z.ZodString {
-  return z.string({ error: allowed }).regex(regex, { error: allowed });
+  return z.string({ error: allowed }).regex(regex, { error: allowed }).meta({ allowed });
 }
 
 export function oneOf<const T extends readonly [string, ...string[]]>(values: T) {
-  return z.enum(values, { error: `one of ${values.map((v) => `"${v}"`).join(', ')}` });
+  const allowed = `one of ${values.map((v) => `"${v}"`).join(', ')}`;
+  return z.enum(values, { error: allowed }).meta({ allowed });
 }
 
 /** RFC 1123 host name: labels of letters, digits and inner hyphens, at least one dot. */
@@ -51,7 +59,10 @@ export function ipv4Cidr(minPrefix: number, maxPrefix: number): z.ZodType<string
   const allowed = `an IPv4 CIDR block with a prefix from /${minPrefix} to /${maxPrefix} and no host bits set, e.g. ${
     maxPrefix === 32 ? '203.0.113.10/32' : '10.40.0.0/16'
   }`;
-  return z.string({ error: allowed }).refine((value) => isCidr(value, minPrefix, maxPrefix), { error: allowed });
+  return z
+    .string({ error: allowed })
+    .refine((value) => isCidr(value, minPrefix, maxPrefix), { error: allowed })
+    .meta({ allowed });
 }
 
 export function isCidr(value: string, minPrefix: number, maxPrefix: number): boolean {

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { MAX_CONVERGE_TIMEOUT_SECONDS, UP_GRACE_SECONDS } from '../vps/gate-budget';
-import { email, gpuInstanceType, hostName, ipv4Cidr, numberBetween, oneOf, pattern, positiveAmount, wholeNumber, zeroOrMore } from './rules';
+import { email, GPU_FAMILIES, gpuInstanceType, hostName, ipv4Cidr, numberBetween, oneOf, pattern, positiveAmount, wholeNumber, zeroOrMore } from './rules';
 
 /**
  * The schema of one environment. Defaults live here so that the README's config
@@ -54,6 +54,7 @@ const gpuSchema = z.strictObject({
     .array(gpuInstanceType, { error: 'a list of 1 to 6 GPU instance types' })
     .min(1, { error: 'a list of 1 to 6 GPU instance types' })
     .max(6, { error: 'a list of 1 to 6 GPU instance types' })
+    .meta({ allowed: `a list of 1 to 6 x86_64 NVIDIA GPU instance types of family ${GPU_FAMILIES.join(', ')}` })
     .default(['g4dn.xlarge'])
     .describe('Spot Fleet instance types, one override per type and subnet (g5.xlarge and g6.xlarge diversify).'),
   idleMinutes: wholeNumber(5, 240, 'minutes').default(15).describe('Consecutive idle minutes before the fleet is scaled to 0.'),
@@ -82,10 +83,12 @@ const observabilitySchema = z.strictObject({
   bucketSizeAlarmGb: wholeNumber(1, 100000, 'GB').default(200).describe('Alarm when the asset bucket holds more than this (all storage classes).'),
   noCapacityMinutes: wholeNumber(10, 1440, 'minutes')
     .refine((m) => m % 5 === 0, { error: 'a multiple of 5 minutes from 10 to 1440 (Spot Fleet metrics have 5-minute periods)' })
+    .meta({ allowed: 'a multiple of 5 minutes from 10 to 1440' })
     .default(30)
     .describe('Alarm when the fleet stays below its target capacity this long (no Spot capacity).'),
   autoStopOnWatcherFailure: z
     .boolean({ error: 'true or false' })
+    .meta({ allowed: 'true or false' })
     .default(false)
     .describe('When the on-box idle watcher has failed (GPU running and idle for 2 x idleMinutes), a function sets the fleet capacity to 0 itself.'),
 });
@@ -97,16 +100,16 @@ const costProfileSchema = z.strictObject({
     .describe('Days a month the GPU runs gpuHoursPerDay, for the estimate: 30.4 = every day (the average month), about 21.7 = working days only.'),
   storedGb: z
     .strictObject({
-      models: zeroOrMore('GB').default(30),
-      generated: zeroOrMore('GB').default(69),
-      workflows: zeroOrMore('GB').default(1),
+      models: zeroOrMore('GB').default(30).describe('GB under models/ (checkpoints, LoRAs; stays in STANDARD).'),
+      generated: zeroOrMore('GB').default(69).describe('GB under generated/ (images; moves to STANDARD_IA, then GLACIER_IR).'),
+      workflows: zeroOrMore('GB').default(1).describe('GB under workflows/ (moves to STANDARD_IA).'),
     })
     .prefault({})
     .describe('GB stored per prefix (models/, generated/, workflows/) for the estimate.'),
   s3RequestsPerMonth: z
     .strictObject({
-      put: wholeNumber(0, 1_000_000_000).default(50_000),
-      get: wholeNumber(0, 1_000_000_000).default(500_000),
+      put: wholeNumber(0, 1_000_000_000).default(50_000).describe('PUT, COPY, POST and LIST requests a month.'),
+      get: wholeNumber(0, 1_000_000_000).default(500_000).describe('GET requests a month.'),
     })
     .prefault({})
     .describe('S3 PUT/LIST and GET requests a month for the estimate.'),
@@ -141,7 +144,7 @@ const vpsSchema = z.strictObject({
   letsEncryptEmail: email.optional().describe("Let's Encrypt account e-mail; defaults to alertEmail."),
   mcpGatewayImage: pinnedImage
     .optional()
-    .describe('Pinned image of the MCP gateway; unset leaves the gateway service out of the stack.'),
+    .describe('Pinned image of the MCP gateway; unset leaves the gateway service out of the stack. Needs vps.hostnames.mcp.'),
   sshKeySecretName: pattern(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'a Secrets Manager secret name (letters, digits and /_+=.@-)')
     .optional()
     .describe('Secrets Manager secret (created by the operator) holding the deploy user\'s SSH private key; defaults to `<App>/<env>/vps-ssh-key`.'),

@@ -10,7 +10,11 @@ interface JsonSchemaNode {
   items?: JsonSchemaNode;
   enum?: unknown[];
   anyOf?: JsonSchemaNode[];
+  /** The rule's `allowed` sentence (see rules.ts). */
+  allowed?: string;
 }
+
+const cell = (text: string): string => text.replace(/\|/g, '\\|');
 
 /**
  * The README's table of every config field, generated from the schema so the
@@ -18,7 +22,7 @@ interface JsonSchemaNode {
  */
 export function configTableMarkdown(): string {
   const root = z.toJSONSchema(environmentSchema, { io: 'input', unrepresentable: 'any' }) as JsonSchemaNode;
-  const rows = ['| field | type | default | meaning |', '| --- | --- | --- | --- |'];
+  const rows = ['| field | type | default | allowed | meaning |', '| --- | --- | --- | --- | --- |'];
   const walk = (node: JsonSchemaNode, prefix: string) => {
     for (const [key, child] of Object.entries(node.properties ?? {})) {
       const field = `${prefix}${key}`;
@@ -28,7 +32,7 @@ export function configTableMarkdown(): string {
       }
       const required = node.required?.includes(key) && child.default === undefined;
       const fallback = required ? '**required**' : child.default === undefined ? '(unset)' : `\`${JSON.stringify(child.default)}\``;
-      rows.push(`| \`${field}\` | ${typeOf(child)} | ${fallback} | ${(child.description ?? '').replace(/\|/g, '\\|')} |`);
+      rows.push(`| \`${field}\` | ${typeOf(child)} | ${fallback} | ${cell(child.allowed ?? 'any text')} | ${cell(child.description ?? '')} |`);
     }
   };
   walk(root, '');

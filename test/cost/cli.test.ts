@@ -91,7 +91,8 @@ describe('cost estimate (CLI)', () => {
 
   it('says clearly what is wrong with the options', async () => {
     const both = await cost(['cost', 'estimate', '--env', 'dev', '--json', '--markdown']);
-    expect(both.error).toEqual(new OpsError('Choose one of --json and --markdown.'));
+    expect(both.error).toEqual(new OpsError('Choose one of --json and --markdown.', 64));
+    expect((both.error as OpsError).exitCode).toBe(64);
     const missing = await cost(['cost', 'estimate', '--env', 'dev', '--cdk-out', tempDir('empty-')]);
     expect((missing.error as Error).message).toMatch(/^No cloud assembly for dev in .*empty-.* run "npm run synth" first\.$/);
     const unknown = await cost(['cost', 'estimate', '--env', 'qa']);

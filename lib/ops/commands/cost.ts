@@ -14,7 +14,7 @@ import { inventory } from '../../cost/template-inventory';
 import { collectCostReport, COST_EXPLORER_REGION, OVER_BUDGET_EXIT_CODE } from '../../cost/report';
 import { renderCostReport } from '../../cost/report-format';
 import type { CfnTemplate } from '../../synth';
-import { OpsError, toOpsError } from '../errors';
+import { ExitCode, OpsError, toOpsError } from '../errors';
 
 /** What the cost commands write to and read settings from; `OpsDeps` satisfies it. */
 export interface CostIo {
@@ -87,7 +87,7 @@ async function templatesOf(envName: string, cdkOut: string | undefined, io: Cost
 function parseToday(raw: string | undefined): Date {
   if (raw === undefined || raw === '') return new Date();
   if (!/^\d{4}-\d{2}-\d{2}$/.test(raw) || Number.isNaN(Date.parse(`${raw}T00:00:00Z`))) {
-    throw new OpsError(`OPS_COST_TODAY = ${JSON.stringify(raw)}: allowed is a date YYYY-MM-DD.`);
+    throw new OpsError(`OPS_COST_TODAY = ${JSON.stringify(raw)}: allowed is a date YYYY-MM-DD.`, ExitCode.usage);
   }
   return new Date(`${raw}T12:00:00Z`);
 }
@@ -127,7 +127,7 @@ export function registerCostCommands(program: Command, io: CostIo = processIo): 
     .option('--no-free-tier', 'ignore the per-account free tiers (several environments in one account)')
     .option('--live-spot-prices', "price the GPU with today's Spot prices from DescribeSpotPriceHistory (needs AWS credentials) instead of the table's")
     .action(async (opts: EstimateOptions) => {
-      if (opts.json && opts.markdown) throw new OpsError('Choose one of --json and --markdown.');
+      if (opts.json && opts.markdown) throw new OpsError('Choose one of --json and --markdown.', ExitCode.usage);
       const names = opts.env ? [opts.env] : ENVIRONMENT_NAMES;
       const estimates: CostEstimate[] = [];
       for (const name of names) {
