@@ -60,7 +60,7 @@ export class GpuAlarms extends Construct {
       evaluationPeriods: 3,
     });
     this.add('NoSpotCapacity', {
-      alarmDescription: `The fleet has stayed below its target capacity for ${settings.noCapacityMinutes} minutes: no Spot capacity for the configured instance types. Add types to gpu.instanceTypes or wait; "npm run ops -- gpu status" shows the request history.`,
+      alarmDescription: `The fleet has stayed below its target capacity for ${settings.noCapacityMinutes} minutes: no Spot capacity for the configured instance types. Add types to gpu.instanceTypes or wait; "npm run ops -- gpu start --wait" prints the fleet's request history when capacity does not come.`,
       metric: new cw.MathExpression({
         expression: 'IF(target - fulfilled > 0, 1, 0)',
         usingMetrics: { target, fulfilled },

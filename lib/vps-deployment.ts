@@ -57,7 +57,7 @@ export class VpsDeployment extends Construct {
     });
     acknowledge(this.appSecrets, {
       id: 'AwsSolutions-SMG4',
-      reason: 'Not rotated automatically: PostgreSQL sets its role passwords only when the data volume is created, so a rotated seed would lock the services out; rotate by hand with ALTER ROLE (README).',
+      reason: 'Not rotated automatically: PostgreSQL sets its role passwords only when the data volume is created, so a rotated seed would lock the services out; rotation is a manual maintenance task (README, Secrets: ALTER ROLE and re-encrypted n8n/Sim credentials).',
     });
     const sshKey = secretsmanager.Secret.fromSecretNameV2(this, 'SshKey', vps.sshKeySecretName);
 

@@ -27,6 +27,21 @@ test('the README cost table is the estimate of dev at the seed profile (npm run 
   expect(readme).toContain('| EC2 Spot GPU (g4dn.xlarge) | 243.2 |');
 });
 
+test('the README lists every stack output of every stack', () => {
+  const outputs = Object.entries(synthesized('dev').templates).flatMap(([stack, t]) =>
+    Object.keys((t as { Outputs?: Record<string, unknown> }).Outputs ?? {})
+      // CDK's own outputs that hand the topic and the fleet to the Observability stack.
+      .filter((o) => !/^(PublishOutput|ExportsOutput)/.test(o))
+      .map((o) => [stack, o]),
+  );
+  expect(outputs.length).toBeGreaterThanOrEqual(11);
+  for (const [stack, output] of outputs) {
+    const part = stack.replace(/^AiAssets-dev-/, '');
+    const row = readme.split('\n').find((l) => l.startsWith(`| \`<App>-<env>-${part}\` | \``)) ?? '';
+    expect([stack, output, row.includes(`\`${output}\``)]).toEqual([stack, output, true]);
+  }
+});
+
 test('the README gives the two set-up commands, and CI runs the test one', () => {
   expect(readme).toContain('npm ci && npm run synth');
   expect(readme).toContain('bash scripts/test-all.sh');

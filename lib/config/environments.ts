@@ -2,7 +2,7 @@ import type { EnvironmentInput } from './schema';
 
 /**
  * Every environment of the app, in one place. Only values that differ from the
- * schema's defaults are written here; `npm run config:table` lists all fields.
+ * schema's defaults are written here; the README's config table (`npm run docs`) lists all fields.
  *
  * The addresses below are documentation placeholders (RFC 5737 / example.com)
  * and the host-key fingerprint matches no server: replace them with your VPS,

@@ -18,9 +18,10 @@ Exit codes:
   1  failure (AWS error, ...)      6  no AWS credentials (vps: no SSH key or agent, key rejected)
   2  cost report: over budget      7  no Spot capacity
   3  stack/output/fleet missing    8  teardown failed or incomplete
-  4  timeout while waiting        64  bad option or --env
+  4  timeout while waiting        64  bad option or --env, conflicting options
 
-Settings: OPS_POLL_INTERVAL_MS (poll interval, default 5000), OPS_CDK_BIN (cdk executable, default npx cdk).`;
+Settings: OPS_POLL_INTERVAL_MS (poll interval, default 5000), OPS_CDK_BIN (cdk executable, default npx cdk),
+OPS_DEBUG=1 (stack traces), OPS_COST_TODAY=YYYY-MM-DD (the day cost report treats as today).`;
 
 export function buildProgram(deps: OpsDeps = defaultDeps(), groups: readonly CommandGroup[] = COMMAND_GROUPS): Command {
   const program = new Command('ops')
