@@ -84,7 +84,9 @@ export class VpsDeployment extends Construct {
       onEventHandler: onEvent.function,
       isCompleteHandler: isComplete.function,
       queryInterval: Duration.seconds(30),
-      totalTimeout: Duration.hours(1),
+      // The pull is killed after 25 minutes and the last run takes at most 15: the waiter gives
+      // up within CloudFormation's one hour for a custom resource, never after it.
+      totalTimeout: Duration.minutes(40),
       logGroup: new logs.LogGroup(this, 'ProviderLogs', { retention: logs.RetentionDays.ONE_MONTH, removalPolicy: logRemoval }),
     });
     acknowledgeProviderFramework(provider, [onEvent.function, isComplete.function]);

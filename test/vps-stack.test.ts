@@ -1,4 +1,5 @@
 import { renderBundle } from '../lib/vps/bundle';
+import { PREFETCH_TIMEOUT_SECONDS } from '../lib/vps/deployer-prefetch';
 import { GATE_LAMBDA_TIMEOUT_SECONDS, MAX_CONVERGE_TIMEOUT_SECONDS, worstCaseGateSeconds } from '../lib/vps/gate-budget';
 import { bundleSettingsFor } from '../lib/vps/bundle-settings';
 import { loadEnvironment } from '../lib/config/load';
@@ -36,7 +37,7 @@ test('prod keeps the named volumes on delete', () => {
   prod.hasResourceProperties('Custom::VpsDeployment', { RemoveVolumesOnDelete: 'false' });
 });
 
-test('the Provider framework runs onEvent and isComplete, polling every 30 s for up to an hour', () => {
+test('the Provider framework runs onEvent and isComplete, polling every 30 s for up to 40 minutes', () => {
   const functions = Object.values(vps.findResources('AWS::Lambda::Function')).map((f) => f.Properties);
   const handlers = functions.filter((f: any) => /^index\.(onEvent|isComplete)$/.test(f.Handler));
   expect(handlers.map((f: any) => f.Handler).sort()).toEqual(['index.isComplete', 'index.onEvent']);
@@ -45,7 +46,10 @@ test('the Provider framework runs onEvent and isComplete, polling every 30 s for
   const [machine] = Object.values(vps.findResources('AWS::StepFunctions::StateMachine'));
   const definition = JSON.stringify(machine.Properties.DefinitionString);
   expect(definition).toContain('\\"IntervalSeconds\\":30');
-  expect(definition).toContain('\\"MaxAttempts\\":120');
+  expect(definition).toContain('\\"MaxAttempts\\":80');
+  // The image pull is killed before the waiter gives up, and the waiter gives up before CloudFormation does.
+  expect(PREFETCH_TIMEOUT_SECONDS + GATE_LAMBDA_TIMEOUT_SECONDS).toBeLessThanOrEqual(80 * 30);
+  expect(80 * 30 + GATE_LAMBDA_TIMEOUT_SECONDS).toBeLessThan(3600);
 });
 
 test('the gate and a rollback of the previous release fit one isComplete run, even at the largest converge timeout', () => {

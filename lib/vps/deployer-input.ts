@@ -8,6 +8,8 @@ export interface Layout {
   appDir: string;
   releasesDir: string;
   lockDir: string;
+  /** Who deployed what is running: the custom resource's physical id (see `DeployOptions.owner`). */
+  ownerFile: string;
   /** Compose project name, stable across releases so named volumes persist. */
   project: string;
 }
@@ -44,12 +46,19 @@ export function layoutOf(target: DeployTarget): Layout {
     envDir,
     releasesDir: `${envDir}/releases`,
     lockDir: `${envDir}/.deploy-lock`,
+    ownerFile: `${envDir}/.owner`,
     project: `${appName}-${envName}`.toLowerCase(),
   };
 }
 
 export function releaseDir(layout: Layout, release: string): string {
   return `${layout.releasesDir}/${release}`;
+}
+
+const OWNER = /^[A-Za-z0-9:@/._-]{1,256}$/;
+
+export function validateOwner(owner: string): void {
+  if (!OWNER.test(owner)) invalid(`owner "${owner}" must be 1 to 256 letters, digits and : @ / . _ -`);
 }
 
 export function validateRelease(release: string): void {

@@ -1,7 +1,7 @@
 import { composeScript } from './deployer-compose';
 import { layoutOf, renderEnvFile, sha256Hex, sq, validateBundle, validateRelease, type Layout } from './deployer-input';
 import { Redactor } from './deployer-redact';
-import { readState, replaceEnvFile, tail, uploadRelease } from './deployer-remote';
+import { check, readState, replaceEnvFile, tail, uploadRelease } from './deployer-remote';
 import type { Bundle, DeployTarget, LogFn, Secrets, SshConnection } from './deployer-types';
 import { guarded, withLock, withSession } from './deployer';
 
@@ -14,6 +14,15 @@ import { guarded, withLock, withSession } from './deployer';
  */
 
 export type PrefetchState = 'running' | 'succeeded' | 'failed' | 'not-started';
+
+/**
+ * A pull still running after this long is killed (exit 124): isComplete then fails the deploy
+ * while CloudFormation still waits, instead of a stuck pull outliving the custom resource.
+ */
+export const PREFETCH_TIMEOUT_SECONDS = 1500;
+
+/** Default lock lease of a prefetch, which holds the lock while it uploads. */
+const UPLOAD_LEASE_SECONDS = 900;
 
 export interface PrefetchStatus {
   state: PrefetchState;
@@ -31,7 +40,7 @@ export async function startPrefetch(
   target: DeployTarget,
   bundle: Bundle,
   env: Secrets,
-  options: { breakStaleLock?: boolean; log?: LogFn } = {},
+  options: { breakStaleLock?: boolean; leaseSeconds?: number; log?: LogFn } = {},
 ): Promise<void> {
   const redactor = new Redactor(Object.values(env));
   return guarded(redactor, async () => {
@@ -41,13 +50,21 @@ export async function startPrefetch(
     const log = redactor.logger(options.log);
     const release = bundle.hash;
     await withSession(connection, (session) =>
-      withLock(session, L, !!options.breakStaleLock, log, async () => {
+      // The lock covers the upload only; the pull runs on without it.
+      withLock(session, L, { breakStale: !!options.breakStaleLock, leaseSeconds: options.leaseSeconds ?? UPLOAD_LEASE_SECONDS }, log, async () => {
         const state = await readState(session, L, { release, cleanLeftovers: true });
+        const f = files(L, release);
+        if (state.current === release && state.target.envSha256 === sha256Hex(envFile)) {
+          // Already serving (e.g. CloudFormation rolling back to it): its images are on the VPS,
+          // and a registry outage must not fail the rollback.
+          await check(session, `echo 'release already current: no pull needed' > ${sq(f.log)} && echo 0 > ${sq(f.exit)}`, 'recording the skipped pull');
+          log(`release ${release} is already current: no image pull`);
+          return;
+        }
         if (!state.target.present) await uploadRelease(session, L, bundle, envFile, log);
         else if (state.target.envSha256 !== sha256Hex(envFile)) await replaceEnvFile(session, L, release, envFile, log);
-        const f = files(L, release);
         // setsid + full redirection: the pull outlives this SSH channel and holds none of its streams.
-        const pull = composeScript(L, release, ['pull']);
+        const pull = `timeout ${PREFETCH_TIMEOUT_SECONDS} sh -c ${sq(composeScript(L, release, ['pull']))}`;
         const script = `rm -f ${sq(f.exit)} && setsid nohup sh -c ${sq(`${pull}; echo $? > ${sq(f.exit)}`)} > ${sq(f.log)} 2>&1 < /dev/null &`;
         const started = await session.run(script, { timeoutMs: 30_000 });
         if (started.code !== 0) throw new Error(`could not start the image pull for release ${release}: ${tail(started)}`);

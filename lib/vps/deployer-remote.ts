@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
-import { bundleFileMode, releaseDir, sq, type Layout } from './deployer-input';
+import { bundleFileMode, releaseDir, sq, validateOwner, type Layout } from './deployer-input';
 import { DeployError, type Bundle, type LockInfo, type LogFn } from './deployer-types';
 import type { RunResult, SshSession } from './ssh-session';
 
@@ -55,7 +55,9 @@ function linkRelease(target: string | undefined): string | null {
 function lockFrom(values: Map<string, string[]>): LockInfo | null {
   const age = values.get('lock_age')?.[0];
   if (age === undefined) return null;
-  return { owner: values.get('lock_owner')?.[0] || 'unknown', ageSeconds: Number(age) || 0 };
+  const owner = values.get('lock_owner')?.[0] || 'unknown';
+  const lease = / lease=(\d+)/.exec(owner)?.[1];
+  return { owner, ageSeconds: Number(age) || 0, ...(lease ? { leaseSeconds: Number(lease) } : {}) };
 }
 
 function lockInfoScript(L: Layout): string {
@@ -110,29 +112,44 @@ export async function readState(session: SshSession, L: Layout, opts: { release?
   };
 }
 
-function ownerLine(token: string): string {
+function ownerLine(token: string, leaseSeconds: number): string {
   let user = 'unknown';
   try {
     user = os.userInfo().username;
   } catch {
     // No passwd entry (some containers, Lambda): the pid and host still identify us.
   }
-  return `host=${os.hostname()} pid=${process.pid} user=${user} at=${new Date().toISOString()} token=${token}`;
+  return `host=${os.hostname()} pid=${process.pid} user=${user} at=${new Date().toISOString()} lease=${leaseSeconds} token=${token}`;
 }
+
+export interface LockOptions {
+  /** Remove a held lock whatever its age (its owner is known to be dead). */
+  breakStale: boolean;
+  /**
+   * How long this holder may keep the lock at most (e.g. a Lambda's timeout). A lock older than
+   * its holder's lease is dead and is broken by the next deployer, so a killed run cannot block
+   * every later one (a CloudFormation rollback, say).
+   */
+  leaseSeconds: number;
+}
+
+/** A lease ending within this many seconds is waited out rather than failed on. */
+export const LEASE_WAIT_SECONDS = 90;
 
 /**
  * Takes `.deploy-lock` with `mkdir`, which is atomic: of two deployers exactly
- * one creates it. A held lock is only removed with `breakStaleLock`.
- * Returns the token that proves ownership when releasing.
+ * one creates it. A held lock is removed only when its lease has run out or with
+ * `breakStaleLock`. Returns the token that proves ownership when releasing.
  */
-export async function acquireLock(session: SshSession, L: Layout, breakStale: boolean, log: LogFn): Promise<string> {
+export async function acquireLock(session: SshSession, L: Layout, options: LockOptions, log: LogFn): Promise<string> {
   const token = randomBytes(8).toString('hex');
+  const { breakStale, leaseSeconds } = options;
   const script = [
     'set -eu',
     'umask 022',
     `mkdir -p ${sq(L.releasesDir)}`,
     `if mkdir ${sq(L.lockDir)} 2>/dev/null; then`,
-    `  printf '%s\\n' ${sq(ownerLine(token))} > ${sq(`${L.lockDir}/owner`)}`,
+    `  printf '%s\\n' ${sq(ownerLine(token, leaseSeconds))} > ${sq(`${L.lockDir}/owner`)}`,
     '  echo lock=acquired',
     'else',
     lockInfoScript(L),
@@ -145,7 +162,14 @@ export async function acquireLock(session: SshSession, L: Layout, breakStale: bo
       return token;
     }
     const held = lockFrom(values) ?? { owner: 'unknown', ageSeconds: 0 };
-    if (!breakStale || attempt > 0) {
+    const left = held.leaseSeconds === undefined ? undefined : held.leaseSeconds - held.ageSeconds;
+    if (attempt === 0 && left !== undefined && left > 0 && left <= LEASE_WAIT_SECONDS) {
+      log(`lock ${L.lockDir} held by ${held.owner}: its lease ends in ${left}s, waiting`);
+      await new Promise((resolve) => setTimeout(resolve, (left + 2) * 1000));
+      continue;
+    }
+    const expired = left !== undefined && left <= 0;
+    if ((!breakStale && !expired) || attempt > 1) {
       throw new DeployError(
         'LOCKED',
         `another deploy holds the lock ${L.lockDir} (owner: ${held.owner}; age ${held.ageSeconds}s). ` +
@@ -153,7 +177,8 @@ export async function acquireLock(session: SshSession, L: Layout, breakStale: bo
         held,
       );
     }
-    log(`breaking stale lock ${L.lockDir} held by ${held.owner} (age ${held.ageSeconds}s), as breakStaleLock asks`);
+    const why = expired ? `its lease of ${held.leaseSeconds}s ran out` : 'breakStaleLock asks';
+    log(`breaking stale lock ${L.lockDir} held by ${held.owner} (age ${held.ageSeconds}s): ${why}`);
     await check(session, `rm -rf -- ${sq(L.lockDir)}`, 'removing the stale lock');
   }
 }
@@ -262,9 +287,21 @@ export async function prune(session: SshSession, L: Layout, state: Pick<RemoteSt
 export async function removeReleases(session: SshSession, L: Layout): Promise<void> {
   await check(
     session,
-    `set -eu\ncd ${sq(L.envDir)}\nrm -rf -- releases current previous .current.tmp-* .previous.tmp-*`,
+    `set -eu\ncd ${sq(L.envDir)}\nrm -rf -- releases current previous .current.tmp-* .previous.tmp-* .owner .owner.tmp .prefetch-*`,
     'removing the releases',
   );
+}
+
+/** Records who deployed what is serving (atomically: a reader sees the old or the new owner). */
+export async function writeOwner(session: SshSession, L: Layout, owner: string): Promise<void> {
+  validateOwner(owner);
+  await check(session, `printf '%s\\n' ${sq(owner)} > ${sq(`${L.ownerFile}.tmp`)} && mv -f -- ${sq(`${L.ownerFile}.tmp`)} ${sq(L.ownerFile)}`, 'recording the owner');
+}
+
+/** The recorded owner, or null when none is. */
+export async function readOwner(session: SshSession, L: Layout): Promise<string | null> {
+  const out = await check(session, `cat -- ${sq(L.ownerFile)} 2>/dev/null || true`, 'reading the owner');
+  return out.stdout.trim() || null;
 }
 
 /** Best effort: drops the now empty env dir and app dir. */

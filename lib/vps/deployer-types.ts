@@ -51,6 +51,15 @@ export interface DeployOptions {
   pullTimeoutSeconds?: number;
   /** Remove an existing `.deploy-lock` (only when its owner is known to be dead). */
   breakStaleLock?: boolean;
+  /** Longest the lock may be held (e.g. the Lambda timeout); default: the sum of this run's time bounds. */
+  leaseSeconds?: number;
+  /** The images are already on the VPS (a finished prefetch of this release): skip the pull. */
+  imagesPulled?: boolean;
+  /**
+   * Recorded on the VPS once the release is serving (the custom resource's physical id), so a
+   * later Delete tears down only what its own resource deployed (`TeardownOptions.onlyIfOwner`).
+   */
+  owner?: string;
   log?: LogFn;
 }
 
@@ -65,6 +74,10 @@ export interface TeardownOptions {
   breakStaleLock?: boolean;
   /** Bound on `docker compose down`; default 300 s. */
   timeoutSeconds?: number;
+  /** Longest the lock may be held; default: the down timeout plus 5 minutes. */
+  leaseSeconds?: number;
+  /** Tear down only when the recorded owner is this one; otherwise leave everything running. */
+  onlyIfOwner?: string;
   secrets?: Secrets;
   log?: LogFn;
 }
@@ -97,6 +110,8 @@ export interface ServiceState {
 export interface LockInfo {
   owner: string;
   ageSeconds: number;
+  /** The holder's lease (see `DeployOptions.leaseSeconds`); absent for locks from older deployers. */
+  leaseSeconds?: number;
 }
 
 export interface DeployResult {
@@ -131,9 +146,12 @@ export interface LogsResult {
 }
 
 export interface TeardownResult {
-  action: 'torn-down';
+  /** `not-owner`: another deployment (or none) owns what runs there, so nothing was touched. */
+  action: 'torn-down' | 'not-owner';
   removedReleases: string[];
   volumesRemoved: boolean;
+  /** The owner recorded on the VPS when `onlyIfOwner` was given. */
+  owner?: string | null;
 }
 
 export type DeployErrorCode =

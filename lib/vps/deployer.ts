@@ -10,9 +10,9 @@
  *   .deploy-lock/owner    present while a deploy/rollback/teardown runs
  */
 import { allHealthy, compose, composeScript, describeServices, diagnose, inspect, upArgs } from './deployer-compose';
-import { layoutOf, renderEnvFile, sha256Hex, validateBundle, validateSeconds, validateService, type Layout } from './deployer-input';
+import { layoutOf, renderEnvFile, sha256Hex, validateBundle, validateOwner, validateSeconds, validateService, type Layout } from './deployer-input';
 import { Redactor } from './deployer-redact';
-import { acquireLock, prune, readState, releaseLock, removeEmptyDirs, removeReleases, replaceEnvFile, setLinks, tail, uploadRelease } from './deployer-remote';
+import { acquireLock, type LockOptions, prune, readOwner, readState, releaseLock, removeEmptyDirs, removeReleases, replaceEnvFile, setLinks, tail, uploadRelease, writeOwner } from './deployer-remote';
 import {
   DeployError,
   type Bundle,
@@ -66,9 +66,17 @@ export async function withSession<T>(connection: SshConnection, fn: (session: Ss
   }
 }
 
+/** Time beyond a run's own bounds (SSH, link switches, diagnosis) that its lock lease allows. */
+const LEASE_MARGIN_SECONDS = 300;
+
+/** The default lease: the longest the given bounded steps can take, plus a margin. */
+function leaseFor(...stepSeconds: number[]): number {
+  return stepSeconds.reduce((a, b) => a + b, LEASE_MARGIN_SECONDS);
+}
+
 /** The lock is released in `finally`, whatever happened in between. */
-export async function withLock<T>(session: SshSession, L: Layout, breakStale: boolean, log: LogFn, fn: () => Promise<T>): Promise<T> {
-  const token = await acquireLock(session, L, breakStale, log);
+export async function withLock<T>(session: SshSession, L: Layout, lock: LockOptions, log: LogFn, fn: () => Promise<T>): Promise<T> {
+  const token = await acquireLock(session, L, lock, log);
   try {
     return await fn();
   } finally {
@@ -151,49 +159,70 @@ export async function deploy(connection: SshConnection, target: DeployTarget, bu
     const pullTimeout = options.pullTimeoutSeconds ?? DEFAULT_PULL_TIMEOUT_SECONDS;
     validateSeconds('pullTimeoutSeconds', pullTimeout, 7200);
     const log = redactor.logger(options.log);
-    const release = bundle.hash;
+    if (options.owner !== undefined) validateOwner(options.owner);
+    const gate = 2 * (options.composeTimeoutSeconds + UP_GRACE_SECONDS);
+    const lease = options.leaseSeconds ?? leaseFor(options.imagesPulled ? 0 : pullTimeout, gate);
 
     return withSession(connection, (session) =>
-      withLock(session, L, !!options.breakStaleLock, log, async (): Promise<DeployResult> => {
-        log(`deploy ${target.appName}/${target.envName} release ${release} to ${session.where}`);
-        const state = await readState(session, L, { release, cleanLeftovers: true });
-        for (const leftover of state.removed) log(`removed ${leftover}, left by an interrupted run`);
-        const envSha = sha256Hex(envFile);
-
-        if (state.current === release && state.target.envSha256 === envSha) {
-          const inspection = await inspect(session, L, release);
-          if (allHealthy(inspection)) {
-            log(`release ${release} is current and every service is healthy: nothing to do`);
-            return { action: 'unchanged', release, previous: state.previous, pruned: [] };
-          }
-          log(`release ${release} is current but not healthy (${describeServices(inspection?.services ?? [])}): converging it again`);
-        }
-
-        if (!state.target.present) await uploadRelease(session, L, bundle, envFile, log);
-        else if (state.target.envSha256 !== envSha) await replaceEnvFile(session, L, release, envFile, log);
-        else log(`release ${release} is already on disk`);
-
-        // Pull before switching: a registry failure then changes nothing at all.
-        const pull = await attempt(compose(session, L, release, ['pull'], pullTimeout, log));
-        if (pull.code !== 0) {
-          throw new DeployError(
-            'PULL_FAILED',
-            `docker compose pull for release ${release} failed (exit ${pull.code}); nothing was switched, current is still ${state.current ?? 'none'}:\n${tail(pull)}`,
-          );
-        }
-
-        const ctx: Ctx = { session, L, log, redactor, waitSeconds: options.composeTimeoutSeconds };
-        await activate(ctx, release, { current: state.current, previous: state.previous });
-
-        // activate() touched the release: it is now the most recently activated one.
-        const previous = state.current && state.current !== release ? state.current : state.previous;
-        const releases = [release, ...state.releases.filter((r) => r !== release)];
-        const pruned = await prune(session, L, { releases, current: release, previous }, target.keepReleases);
-        if (pruned.length) log(`pruned releases: ${pruned.join(', ')}`);
-        return { action: 'deployed', release, previous, pruned };
+      withLock(session, L, { breakStale: !!options.breakStaleLock, leaseSeconds: lease }, log, async (): Promise<DeployResult> => {
+        const result = await deployLocked(session, L, target, bundle, envFile, { ...options, pullTimeout, log, redactor });
+        if (options.owner !== undefined) await writeOwner(session, L, options.owner);
+        return result;
       }),
     );
   });
+}
+
+/** The deploy itself, with the lock held. */
+async function deployLocked(
+  session: SshSession,
+  L: Layout,
+  target: DeployTarget,
+  bundle: Bundle,
+  envFile: string,
+  options: DeployOptions & { pullTimeout: number; log: LogFn; redactor: Redactor },
+): Promise<DeployResult> {
+  const { log, redactor, pullTimeout } = options;
+  const release = bundle.hash;
+  log(`deploy ${target.appName}/${target.envName} release ${release} to ${session.where}`);
+  const state = await readState(session, L, { release, cleanLeftovers: true });
+  for (const leftover of state.removed) log(`removed ${leftover}, left by an interrupted run`);
+  const envSha = sha256Hex(envFile);
+
+  if (state.current === release && state.target.envSha256 === envSha) {
+    const inspection = await inspect(session, L, release);
+    if (allHealthy(inspection)) {
+      log(`release ${release} is current and every service is healthy: nothing to do`);
+      return { action: 'unchanged', release, previous: state.previous, pruned: [] };
+    }
+    log(`release ${release} is current but not healthy (${describeServices(inspection?.services ?? [])}): converging it again`);
+  }
+
+  if (!state.target.present) await uploadRelease(session, L, bundle, envFile, log);
+  else if (state.target.envSha256 !== envSha) await replaceEnvFile(session, L, release, envFile, log);
+  else log(`release ${release} is already on disk`);
+
+  // Pull before switching: a registry failure then changes nothing at all.
+  if (options.imagesPulled) log(`images of release ${release} already pulled`);
+  else {
+    const pull = await attempt(compose(session, L, release, ['pull'], pullTimeout, log));
+    if (pull.code !== 0) {
+      throw new DeployError(
+        'PULL_FAILED',
+        `docker compose pull for release ${release} failed (exit ${pull.code}); nothing was switched, current is still ${state.current ?? 'none'}:\n${tail(pull)}`,
+      );
+    }
+  }
+
+  const ctx: Ctx = { session, L, log, redactor, waitSeconds: options.composeTimeoutSeconds };
+  await activate(ctx, release, { current: state.current, previous: state.previous });
+
+  // activate() touched the release: it is now the most recently activated one.
+  const previous = state.current && state.current !== release ? state.current : state.previous;
+  const releases = [release, ...state.releases.filter((r) => r !== release)];
+  const pruned = await prune(session, L, { releases, current: release, previous }, target.keepReleases);
+  if (pruned.length) log(`pruned releases: ${pruned.join(', ')}`);
+  return { action: 'deployed', release, previous, pruned };
 }
 
 /** Switches `current` to the `previous` release and converges it (same gate as deploy). Images are not pulled again. */
@@ -204,7 +233,7 @@ export async function rollback(connection: SshConnection, target: DeployTarget, 
     validateSeconds('composeTimeoutSeconds', options.composeTimeoutSeconds, 3600);
     const log = redactor.logger(options.log);
     return withSession(connection, (session) =>
-      withLock(session, L, !!options.breakStaleLock, log, async (): Promise<RollbackResult> => {
+      withLock(session, L, { breakStale: !!options.breakStaleLock, leaseSeconds: options.leaseSeconds ?? leaseFor(2 * (options.composeTimeoutSeconds + UP_GRACE_SECONDS)) }, log, async (): Promise<RollbackResult> => {
         const state = await readState(session, L, { cleanLeftovers: true });
         const to = state.previous;
         if (!to || to === state.current || !state.releases.includes(to)) {
@@ -273,7 +302,15 @@ export async function teardown(connection: SshConnection, target: DeployTarget, 
     validateSeconds('timeoutSeconds', timeout, 3600);
     const log = redactor.logger(options.log);
     return withSession(connection, async (session) => {
-      const result = await withLock(session, L, !!options.breakStaleLock, log, async (): Promise<TeardownResult> => {
+      const lock = { breakStale: !!options.breakStaleLock, leaseSeconds: options.leaseSeconds ?? leaseFor(timeout) };
+      const result = await withLock(session, L, lock, log, async (): Promise<TeardownResult> => {
+        if (options.onlyIfOwner !== undefined) {
+          const owner = await readOwner(session, L);
+          if (owner !== options.onlyIfOwner) {
+            log(`teardown ${target.appName}/${target.envName}: what runs there was deployed by ${owner ?? 'no recorded owner'}, not ${options.onlyIfOwner}: left untouched`);
+            return { action: 'not-owner', removedReleases: [], volumesRemoved: false, owner };
+          }
+        }
         const state = await readState(session, L, { cleanLeftovers: true });
         // Any release dir has a compose file; with none left, compose finds the project by name.
         const release = state.current ?? state.releases[0] ?? null;

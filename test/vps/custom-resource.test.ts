@@ -88,6 +88,9 @@ test('create: uploads the release, pulls in the background, then deploys through
   const calls = docker.calls().map((c) => c.args);
   expect(calls.filter((a) => a.endsWith(' pull')).length).toBeGreaterThanOrEqual(1);
   expect(calls.some((a) => a.includes(' up -d --remove-orphans --wait'))).toBe(true);
+  // Pulled once, in the background; the gated deploy does not pull again.
+  expect(calls.filter((a) => a.endsWith(' pull'))).toHaveLength(1);
+  expect(fs.readFileSync(path.join(envDir(), '.owner'), 'utf8')).toBe(`${started.PhysicalResourceId}\n`);
 });
 
 test('an update whose health gate fails leaves the previous release serving and fails the resource', async () => {
@@ -106,15 +109,28 @@ test('an update whose health gate fails leaves the previous release serving and 
   }
   expect(error?.message).toContain('failed the health gate');
   expect(error?.message).not.toContain(deriveSecrets(SEED, ['POSTGRES_PASSWORD']).POSTGRES_PASSWORD);
+  // The Provider framework sends the stack as the reason; CloudFormation takes 4,096 bytes.
+  expect(error?.stack).toBe(error?.message);
+  expect(Buffer.byteLength(error!.message)).toBeLessThan(3000);
   expect(linkTarget(path.join(envDir(), 'current'))).toBe(v1.hash);
   expect(docker.projectState('aiassets-dev')).toBe(`healthy:${v1.hash}`);
 });
 
-test("CloudFormation's rollback re-applies the previous bundle, which is a no-op on the VPS", async () => {
+test("CloudFormation's rollback re-applies the previous bundle: a no-op on the VPS that needs no registry", async () => {
   docker.reset();
+  docker.control('fail-pull', '*'); // the outage that may have failed the update
   const { done } = await provision('Update', props);
   expect(done.Data).toEqual({ Release: v1.hash, Action: 'unchanged' });
-  expect(docker.calls().some((c) => c.args.includes(' up '))).toBe(false);
+  expect(docker.calls().some((c) => c.args.includes(' up ') || c.args.endsWith(' pull'))).toBe(false);
+});
+
+test('an app secret that is not JSON fails with its ARN only, never a piece of its value', async () => {
+  const sm = new SecretsManagerClient({});
+  const plain = 'Zq8v3XwPseNotJsonButASecretValue0123456789';
+  const bad = await sm.send(new CreateSecretCommand({ Name: 'plain-app-secret', SecretString: plain }));
+  const failure = await handler.onEvent({ RequestType: 'Update', ResourceProperties: { ...props, AppSecretsArn: bad.ARN! } }).catch((e: Error) => e);
+  expect((failure as Error).message).toBe(`the app secret ${bad.ARN} is not a JSON object like {"seed": "..."}`);
+  expect(`${(failure as Error).message}${(failure as Error).stack}`).not.toContain(plain.slice(0, 5));
 });
 
 test('a wrong host key is refused before anything is written', async () => {
@@ -127,10 +143,22 @@ test('a wrong host key is refused before anything is written', async () => {
   expect(docker.calls()).toEqual([]);
 });
 
+test('a delete by a resource that did not deploy what runs there leaves it running', async () => {
+  // E.g. the old resource after Host changed from the IP to a DNS name of the same VPS.
+  docker.reset();
+  const result = await handler.onEvent({ RequestType: 'Delete', ResourceProperties: props, PhysicalResourceId: `vps:AiAssets/dev@10.0.0.9:22` });
+  expect(result.PhysicalResourceId).toBe('vps:AiAssets/dev@10.0.0.9:22');
+  expect(docker.calls().some((c) => c.args.includes(' down'))).toBe(false);
+  expect(linkTarget(path.join(envDir(), 'current'))).toBe(v1.hash);
+  expect(docker.projectState('aiassets-dev')).toBe(`healthy:${v1.hash}`);
+});
+
 test('delete tears the stack down and keeps named volumes unless the removal policy is destroy', async () => {
   docker.reset();
-  await handler.onEvent({ RequestType: 'Delete', ResourceProperties: props, PhysicalResourceId: 'vps:AiAssets/dev' });
+  await handler.onEvent({ RequestType: 'Delete', ResourceProperties: props, PhysicalResourceId: `vps:AiAssets/dev@127.0.0.1:${sshd.port}` });
   const down = docker.calls().map((c) => c.args).filter((a) => a.includes(' down'));
   expect(down).toEqual([expect.stringMatching(/down --remove-orphans$/)]);
+  // Releases, owner record and pull logs all gone, so the emptied environment dir is removed too.
+  expect(fs.existsSync(envDir())).toBe(false);
   expect(await handler.isComplete({ RequestType: 'Delete', ResourceProperties: props })).toEqual({ IsComplete: true });
 });

@@ -373,6 +373,42 @@ describe('deploy lock', () => {
     logLines.push(...lines);
   });
 
+  /** A lock left by a holder with `lease` seconds, taken `ageSeconds` ago. */
+  function leftLock(env: string, lease: number, ageSeconds: number): string {
+    const lockDir = path.join(envDir(env), '.deploy-lock');
+    fs.mkdirSync(lockDir, { recursive: true });
+    fs.writeFileSync(path.join(lockDir, 'owner'), `host=lambda-1 pid=8 user=sbx at=2026-11-23T10:00:00.000Z lease=${lease} token=0badc0de\n`);
+    const then = new Date(Date.now() - ageSeconds * 1000);
+    fs.utimesSync(lockDir, then, then);
+    return lockDir;
+  }
+
+  test('a lock within its holder\'s lease stops the deploy; one past it is broken by the next deploy', async () => {
+    const live = 'lease-live';
+    leftLock(live, 3600, 120);
+    const err = await failure(deploy(connection(), target(live), makeBundle('v1'), SECRETS, options()));
+    expect(err.code).toBe('LOCKED');
+    expect(err.details).toMatchObject({ leaseSeconds: 3600, ageSeconds: expect.any(Number) });
+
+    const dead = 'lease-dead';
+    const lockDir = leftLock(dead, 60, 120);
+    const lines: string[] = [];
+    const result = await deploy(connection(), target(dead), makeBundle('v1'), SECRETS, options({ log: (l) => lines.push(l) }));
+    expect(result.action).toBe('deployed');
+    expect(lines.some((l) => /breaking stale lock .*host=lambda-1.*: its lease of 60s ran out/.test(l))).toBe(true);
+    expect(fs.existsSync(lockDir)).toBe(false);
+  });
+
+  test('a lease that ends within 90 s is waited out, then the lock is broken', async () => {
+    const env = 'lease-ending';
+    leftLock(env, 123, 120);
+    const lines: string[] = [];
+    const result = await deploy(connection(), target(env), makeBundle('v1'), SECRETS, options({ log: (l) => lines.push(l) }));
+    expect(result.action).toBe('deployed');
+    expect(lines.some((l) => /its lease ends in \ds, waiting/.test(l))).toBe(true);
+    expect(lines.some((l) => /its lease of 123s ran out/.test(l))).toBe(true);
+  });
+
   test('of two concurrent deploys exactly one runs; the other fails naming the holder', async () => {
     const env = 'race';
     docker.control('pull-delay', '1'); // the winner holds the lock for at least a second
@@ -387,6 +423,8 @@ describe('deploy lock', () => {
     errorTexts.push(lost[0].message);
     expect(lost[0].code).toBe('LOCKED');
     expect(lost[0].message).toContain(`pid=${process.pid}`);
+    // The holder's lease: its pull and gate bounds plus a margin.
+    expect(lost[0].details).toMatchObject({ leaseSeconds: expect.any(Number) });
     expect(current(env)).toBe(won[0]);
     expect(docker.calls().filter((c) => c.args.endsWith(' pull'))).toHaveLength(1);
     expect(fs.existsSync(path.join(envDir(env), '.deploy-lock'))).toBe(false);

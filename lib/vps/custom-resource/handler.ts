@@ -4,6 +4,7 @@ import { deriveSecrets } from '../app-secrets';
 import { deploy, teardown } from '../deployer';
 import { prefetchStatus, startPrefetch } from '../deployer-prefetch';
 import type { Bundle, DeployTarget, Secrets, SshConnection } from '../deployer-types';
+import { GATE_LAMBDA_TIMEOUT_SECONDS } from '../gate-budget';
 import { vpsPhysicalId, type VpsResourceProperties } from './properties';
 
 /**
@@ -29,17 +30,49 @@ interface Context {
 
 const log = (line: string) => console.log(line);
 
+/** No invocation outlives its timeout, so a lock a handler left behind is dead after this long. */
+const LAMBDA_LEASE_SECONDS = GATE_LAMBDA_TIMEOUT_SECONDS;
+
 async function secretString(client: SecretsManagerClient, arn: string): Promise<string> {
   const out = await client.send(new GetSecretValueCommand({ SecretId: arn }));
   if (!out.SecretString) throw new Error(`secret ${arn} has no string value`);
   return out.SecretString;
 }
 
-/** The app secret is a JSON object whose `seed` field every .env value derives from. */
-function seedOf(secret: string): string {
-  const parsed = JSON.parse(secret) as { seed?: string };
-  if (!parsed.seed) throw new Error('the app secret has no "seed" field');
+/**
+ * The app secret is a JSON object whose `seed` field every .env value derives from. Parse
+ * errors quote their input, so they are replaced by one that names only the secret.
+ */
+function seedOf(secret: string, arn: string): string {
+  let parsed: { seed?: unknown };
+  try {
+    parsed = JSON.parse(secret) as { seed?: unknown };
+  } catch {
+    throw new Error(`the app secret ${arn} is not a JSON object like {"seed": "..."}`);
+  }
+  if (typeof parsed?.seed !== 'string' || parsed.seed.length < 32) throw new Error(`the app secret ${arn} has no "seed" field of at least 32 characters`);
   return parsed.seed;
+}
+
+/** CloudFormation refuses responses over 4,096 bytes; the reason keeps its start and says where the rest is. */
+export const MAX_REASON_CHARS = 2500;
+
+/**
+ * Runs a handler; a failure is logged whole (CloudWatch) and rethrown short enough for the
+ * CloudFormation response. The Provider framework sends the error's stack as the reason,
+ * so the stack is the short message too (the deployer's messages are already redacted).
+ */
+async function reported<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    const full = error instanceof Error ? error.message : String(error);
+    console.error(full);
+    const short = full.length <= MAX_REASON_CHARS ? full : `${full.slice(0, MAX_REASON_CHARS)}\n... (${full.length - MAX_REASON_CHARS} more characters in the function's CloudWatch log)`;
+    const thrown = new Error(short);
+    thrown.stack = short;
+    throw thrown;
+  }
 }
 
 async function contextOf(p: VpsResourceProperties): Promise<Context> {
@@ -48,7 +81,7 @@ async function contextOf(p: VpsResourceProperties): Promise<Context> {
   return {
     connection: { host: p.Host, port: Number(p.Port), username: p.User, hostKeySha256: p.HostKeySha256 || undefined, privateKey },
     target: { appName: p.AppName, envName: p.EnvName, baseDir: p.BaseDir, keepReleases: Number(p.KeepReleases) },
-    secrets: deriveSecrets(seedOf(appSecret), p.SecretNames),
+    secrets: deriveSecrets(seedOf(appSecret, p.AppSecretsArn), p.SecretNames),
   };
 }
 
@@ -62,32 +95,43 @@ async function bundleOf(p: VpsResourceProperties): Promise<Bundle> {
 }
 
 
-export async function onEvent(event: ProviderEvent): Promise<{ PhysicalResourceId: string; Data?: Record<string, string> }> {
-  const p = event.ResourceProperties;
-  if (event.RequestType === 'Delete') {
-    const ctx = await contextOf(p);
-    const removeVolumes = p.RemoveVolumesOnDelete === 'true';
-    await teardown(ctx.connection, ctx.target, { removeVolumes, secrets: ctx.secrets, log });
-    return { PhysicalResourceId: event.PhysicalResourceId ?? vpsPhysicalId(p) };
-  }
-  const [ctx, bundle] = await Promise.all([contextOf(p), bundleOf(p)]);
-  await startPrefetch(ctx.connection, ctx.target, bundle, ctx.secrets, { log });
-  return { PhysicalResourceId: vpsPhysicalId(p), Data: { Release: bundle.hash } };
+export function onEvent(event: ProviderEvent): Promise<{ PhysicalResourceId: string; Data?: Record<string, string> }> {
+  return reported(async () => {
+    const p = event.ResourceProperties;
+    if (event.RequestType === 'Delete') {
+      const ctx = await contextOf(p);
+      const removeVolumes = p.RemoveVolumesOnDelete === 'true';
+      // Only what this resource deployed: not after a failed create whose gate restored an
+      // earlier release, nor after a host/port change that still reaches the same VPS.
+      const physicalId = event.PhysicalResourceId ?? vpsPhysicalId(p);
+      await teardown(ctx.connection, ctx.target, { removeVolumes, onlyIfOwner: physicalId, leaseSeconds: LAMBDA_LEASE_SECONDS, secrets: ctx.secrets, log });
+      return { PhysicalResourceId: physicalId };
+    }
+    const [ctx, bundle] = await Promise.all([contextOf(p), bundleOf(p)]);
+    await startPrefetch(ctx.connection, ctx.target, bundle, ctx.secrets, { leaseSeconds: LAMBDA_LEASE_SECONDS, log });
+    return { PhysicalResourceId: vpsPhysicalId(p), Data: { Release: bundle.hash } };
+  });
 }
 
-export async function isComplete(event: ProviderEvent): Promise<{ IsComplete: boolean; Data?: Record<string, string> }> {
-  if (event.RequestType === 'Delete') return { IsComplete: true };
-  const p = event.ResourceProperties;
-  const ctx = await contextOf(p);
-  const pull = await prefetchStatus(ctx.connection, ctx.target, p.BundleHash, ctx.secrets);
-  if (pull.state === 'running') return { IsComplete: false };
-  if (pull.state !== 'succeeded') {
-    throw new Error(`docker compose pull of release ${p.BundleHash} ${pull.state}; nothing was switched:\n${pull.output}`);
-  }
-  const bundle = await bundleOf(p);
-  const result = await deploy(ctx.connection, ctx.target, bundle, ctx.secrets, {
-    composeTimeoutSeconds: Number(p.ConvergeTimeoutSeconds),
-    log,
+export function isComplete(event: ProviderEvent): Promise<{ IsComplete: boolean; Data?: Record<string, string> }> {
+  return reported(async () => {
+    if (event.RequestType === 'Delete') return { IsComplete: true };
+    const p = event.ResourceProperties;
+    const ctx = await contextOf(p);
+    const pull = await prefetchStatus(ctx.connection, ctx.target, p.BundleHash, ctx.secrets);
+    if (pull.state === 'running') return { IsComplete: false };
+    if (pull.state !== 'succeeded') {
+      throw new Error(`docker compose pull of release ${p.BundleHash} ${pull.state}; nothing was switched:\n${pull.output}`);
+    }
+    const bundle = await bundleOf(p);
+    const result = await deploy(ctx.connection, ctx.target, bundle, ctx.secrets, {
+      composeTimeoutSeconds: Number(p.ConvergeTimeoutSeconds),
+      // The prefetch pulled them: a second pull would only spend the run's 15 minutes.
+      imagesPulled: true,
+      owner: vpsPhysicalId(p),
+      leaseSeconds: LAMBDA_LEASE_SECONDS,
+      log,
+    });
+    return { IsComplete: true, Data: { Release: result.release, Action: result.action } };
   });
-  return { IsComplete: true, Data: { Release: result.release, Action: result.action } };
 }
