@@ -29,9 +29,10 @@ export class ComfyUiLaunchTemplate extends Construct {
       userData: props.userData,
       instanceProfile: props.instanceProfile,
       securityGroup: props.securityGroup,
-      // IMDSv2 only; hop limit 2 so containers (one extra hop) can still read metadata.
+      // IMDSv2 only, hop limit 1: only the host's own processes (sync, watcher, agent) need
+      // metadata; the ComfyUI container (one more hop) must not reach the role's credentials.
       requireImdsv2: true,
-      httpPutResponseHopLimit: 2,
+      httpPutResponseHopLimit: 1,
       instanceMetadataTags: true,
       blockDevices: [
         {

@@ -1,19 +1,36 @@
+import { ArnFormat, Stack } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { assetObjectReadStatement } from './asset-access';
 import { ASSET_PREFIXES } from './asset-bucket';
-import { acknowledge, managedPolicyFinding, wildcardResourceFinding } from './nag';
+import { acknowledge, wildcardResourceFinding } from './nag';
 
 export interface GpuInstanceRoleProps {
   readonly assetBucket: s3.IBucket;
 }
 
+/** The namespace the CloudWatch agent publishes the nvidia_smi_* metrics to. */
+export const CW_AGENT_NAMESPACE = 'CWAgent';
+
+/** Session Manager's instance-side actions (the same five as AWS's AWSCloud9SSMInstanceProfile). */
+const SESSION_MANAGER_ACTIONS = [
+  'ssm:UpdateInstanceInformation',
+  'ssmmessages:CreateControlChannel',
+  'ssmmessages:CreateDataChannel',
+  'ssmmessages:OpenControlChannel',
+  'ssmmessages:OpenDataChannel',
+];
+
 /**
  * The role and instance profile of the GPU instances: Session Manager instead
- * of SSH, the CloudWatch agent, read-only models/ and workflows/, and
- * read-write generated/ (no delete: the GPU never removes what it produced).
+ * of SSH, the CloudWatch agent into one log group and two metric namespaces,
+ * read-only models/ and workflows/, and write-only generated/ (no delete: the GPU
+ * never removes what it produced). Everything is inline and scoped: the AWS managed
+ * policies for SSM and the agent would also let code on the box read every Parameter
+ * Store value and write into any log group.
  */
 export class GpuInstanceRole extends Construct {
   readonly role: iam.Role;
@@ -26,51 +43,74 @@ export class GpuInstanceRole extends Construct {
 
     this.role = new iam.Role(this, 'Role', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
-      description: 'GPU instances: SSM, CloudWatch agent, models/ and workflows/ read, generated/ read-write',
-      managedPolicies: [
-        iam.ManagedPolicy.fromAwsManagedPolicyName('AmazonSSMManagedInstanceCore'),
-        iam.ManagedPolicy.fromAwsManagedPolicyName('CloudWatchAgentServerPolicy'),
-      ],
+      description: 'GPU instances: Session Manager, CloudWatch agent, models/ and workflows/ read, generated/ write',
     });
+    // Bucket names are global and S3 ARNs carry no account: should the bucket ever be deleted
+    // (dev/staging teardown), a bucket of the same name elsewhere must not be read or written.
+    const ownAccount = { StringEquals: { 's3:ResourceAccount': Stack.of(this).account } };
     this.role.addToPolicy(
       new iam.PolicyStatement({
         sid: 'ListOwnPrefixes',
         actions: ['s3:ListBucket'],
         resources: [bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': [models, workflows, generated].map((p) => `${p}*`) } },
+        conditions: { StringLike: { 's3:prefix': [models, workflows, generated].map((p) => `${p}*`) }, ...ownAccount },
       }),
     );
     const readOnly = [bucket.arnForObjects(`${models}*`), bucket.arnForObjects(`${workflows}*`)];
-    const readWrite = [bucket.arnForObjects(`${generated}*`)];
+    const writeOnly = [bucket.arnForObjects(`${generated}*`)];
     this.role.addToPolicy(
-      new iam.PolicyStatement({ sid: 'ReadModelsAndWorkflows', actions: ['s3:GetObject'], resources: readOnly }),
+      new iam.PolicyStatement({ sid: 'ReadModelsAndWorkflows', actions: ['s3:GetObject'], resources: readOnly, conditions: ownAccount }),
     );
     this.role.addToPolicy(
       new iam.PolicyStatement({
-        sid: 'ReadWriteGenerated',
-        actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
-        resources: readWrite,
+        // Output sync only uploads (sync compares against the listing), so no GetObject.
+        sid: 'WriteGenerated',
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        resources: writeOnly,
+        conditions: ownAccount,
       }),
     );
+    this.role.addToPolicy(new iam.PolicyStatement({ sid: 'SessionManager', actions: SESSION_MANAGER_ACTIONS, resources: ['*'] }));
     this.instanceProfile = new iam.InstanceProfile(this, 'InstanceProfile', { role: this.role });
 
     acknowledge(
-      this.role,
-      {
-        id: managedPolicyFinding('AmazonSSMManagedInstanceCore'),
-        reason: 'AWS-maintained minimum for Session Manager (replaces SSH); its ssm/ssmmessages/ec2messages actions cannot be scoped to one instance ahead of launch.',
-      },
-      {
-        id: managedPolicyFinding('CloudWatchAgentServerPolicy'),
-        reason: 'AWS-maintained minimum for the CloudWatch agent (GPU metrics, journal); PutMetricData has no resource-level permissions.',
-      },
-    );
-    acknowledge(
       this.role.node.findChild('DefaultPolicy'),
-      ...[...readOnly, ...readWrite].map((resource) => ({
+      ...[...readOnly, ...writeOnly].map((resource) => ({
         id: wildcardResourceFinding(this, resource),
         reason: 'Object wildcard limited to one prefix of the asset bucket: the GPU syncs every model and workflow under it and writes images of names it cannot know ahead.',
       })),
+      {
+        id: wildcardResourceFinding(this, '*'),
+        reason:
+          'Session Manager (ssm:UpdateInstanceInformation and the four ssmmessages channel actions, the AWS minimum) and cloudwatch:PutMetricData have no resource-level permissions; PutMetricData is limited to two namespaces by condition.',
+      },
+    );
+  }
+
+  /**
+   * The CloudWatch agent and the idle watcher: log streams in the one host log group, and
+   * metrics only into the agent's namespace and the app's GPU namespace.
+   */
+  allowHostTelemetry(logGroup: logs.ILogGroup, metricNamespace: string): void {
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'HostLogs',
+        actions: ['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents', 'logs:DescribeLogStreams'],
+        // The Arn attribute ends in ":*" (the group's streams); the bare group ARN is for the
+        // group-level actions (DescribeLogStreams, CreateLogGroup).
+        resources: [
+          logGroup.logGroupArn,
+          Stack.of(this).formatArn({ service: 'logs', resource: 'log-group', resourceName: logGroup.logGroupName, arnFormat: ArnFormat.COLON_RESOURCE_NAME }),
+        ],
+      }),
+    );
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'HostMetrics',
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': [CW_AGENT_NAMESPACE, metricNamespace] } },
+      }),
     );
   }
 

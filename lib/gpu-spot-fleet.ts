@@ -6,6 +6,8 @@ import { acknowledge, managedPolicyFinding } from './nag';
 
 export interface GpuSpotFleetProps {
   readonly launchTemplate: ec2.LaunchTemplate;
+  /** The instances' role: the only one the fleet role may pass. */
+  readonly instanceRole: iam.IRole;
   readonly instanceTypes: string[];
   readonly subnets: ec2.ISubnet[];
   /** Target capacity at creation. The template never changes it afterwards unless this value changes. */
@@ -36,9 +38,20 @@ export class GpuSpotFleet extends Construct {
       description: 'Lets Spot Fleet launch, tag and terminate the GPU instances',
       managedPolicies: [iam.ManagedPolicy.fromAwsManagedPolicyName('service-role/AmazonEC2SpotFleetTaggingRole')],
     });
+    // The managed policy lets the fleet pass any role to EC2; whoever may use this fleet role
+    // could then launch instances with any role of the account. Only the GPU role is needed.
+    this.fleetRole.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'PassOnlyTheGpuRole',
+        effect: iam.Effect.DENY,
+        actions: ['iam:PassRole'],
+        notResources: [props.instanceRole.roleArn],
+      }),
+    );
     acknowledge(this.fleetRole, {
       id: managedPolicyFinding('service-role/AmazonEC2SpotFleetTaggingRole'),
-      reason: 'The AWS-documented policy for a Spot Fleet role: the fleet must run, tag and terminate instances it has not created yet, so no narrower resource exists.',
+      reason:
+        'The AWS-documented policy for a Spot Fleet role: the fleet must run, tag and terminate instances it has not created yet; its iam:PassRole is narrowed to the GPU role by an explicit deny.',
     });
 
     const overrides = props.instanceTypes.flatMap((instanceType) =>

@@ -7,42 +7,57 @@ const objects = (prefix: string) => ({ 'Fn::Join': ['', [...BUCKET_ARN, `/${pref
 describe('GPU instance role', () => {
   const gpu = templateOf('dev', 'Gpu');
 
-  test('is assumable by EC2 only, with the SSM core and CloudWatch agent managed policies', () => {
+  test('is assumable by EC2 only and has no managed policy (everything inline and scoped)', () => {
     gpu.hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: {
         Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' } }],
       },
-      ManagedPolicyArns: [
-        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/AmazonSSMManagedInstanceCore']] },
-        { 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/CloudWatchAgentServerPolicy']] },
-      ],
+      ManagedPolicyArns: Match.absent(),
+      Description: Match.stringLikeRegexp('^GPU instances'),
     });
   });
 
-  test('reads models/ and workflows/, reads and writes generated/, lists only those prefixes, deletes nothing', () => {
+  const statements = (): any[] => {
     const policies = gpu.findResources('AWS::IAM::Policy', {
       Properties: { Roles: [{ Ref: Match.stringLikeRegexp('^InstanceRole') }] },
     });
-    const statements = Object.values(policies)
-      .flatMap((p) => p.Properties.PolicyDocument.Statement)
-      .filter((s: any) => !['ReadBootstrapScripts', 'ScaleOwnFleetToZero', 'FindOwnFleet'].includes(s.Sid)); // GPU-stack tests
-    expect(statements).toEqual([
+    return Object.values(policies).flatMap((p) => p.Properties.PolicyDocument.Statement);
+  };
+  const ownAccount = { StringEquals: { 's3:ResourceAccount': { Ref: 'AWS::AccountId' } } };
+
+  test('reads models/ and workflows/, only writes generated/, lists only those prefixes, deletes nothing, all in its own account', () => {
+    const s3 = statements().filter((s: any) => /^(ListOwnPrefixes|ReadModelsAndWorkflows|WriteGenerated)$/.test(s.Sid));
+    expect(s3).toEqual([
       {
         Sid: 'ListOwnPrefixes',
         Effect: 'Allow',
         Action: 's3:ListBucket',
         Resource: { 'Fn::Join': ['', BUCKET_ARN] },
-        Condition: { StringLike: { 's3:prefix': ['models/*', 'workflows/*', 'generated/*'] } },
+        Condition: { StringLike: { 's3:prefix': ['models/*', 'workflows/*', 'generated/*'] }, ...ownAccount },
       },
-      { Sid: 'ReadModelsAndWorkflows', Effect: 'Allow', Action: 's3:GetObject', Resource: [objects('models/'), objects('workflows/')] },
-      {
-        Sid: 'ReadWriteGenerated',
-        Effect: 'Allow',
-        Action: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'],
-        Resource: objects('generated/'),
-      },
+      { Sid: 'ReadModelsAndWorkflows', Effect: 'Allow', Action: 's3:GetObject', Resource: [objects('models/'), objects('workflows/')], Condition: ownAccount },
+      { Sid: 'WriteGenerated', Effect: 'Allow', Action: ['s3:AbortMultipartUpload', 's3:PutObject'], Resource: objects('generated/'), Condition: ownAccount },
     ]);
-    expect(JSON.stringify(statements)).not.toMatch(/"s3:\*"|s3:Delete|"Resource":"\*"/);
+    expect(JSON.stringify(statements())).not.toMatch(/"s3:\*"|s3:Delete|ssm:GetParameter|"logs:\*"/);
+  });
+
+  test('Session Manager, host logs into its one log group and metrics into two namespaces only', () => {
+    const bySid = Object.fromEntries(statements().map((s: any) => [s.Sid, s]));
+    expect(bySid.SessionManager).toEqual({
+      Sid: 'SessionManager',
+      Effect: 'Allow',
+      Action: ['ssm:UpdateInstanceInformation', 'ssmmessages:CreateControlChannel', 'ssmmessages:CreateDataChannel', 'ssmmessages:OpenControlChannel', 'ssmmessages:OpenDataChannel'],
+      Resource: '*',
+    });
+    expect(bySid.HostLogs.Resource).toEqual([
+      { 'Fn::GetAtt': [expect.stringMatching(/^BootstrapHostLogs/), 'Arn'] },
+      expect.objectContaining({ 'Fn::Join': ['', expect.arrayContaining([expect.stringContaining(':log-group:')])] }),
+    ]);
+    expect(bySid.HostMetrics).toMatchObject({
+      Action: 'cloudwatch:PutMetricData',
+      Resource: '*',
+      Condition: { StringEquals: { 'cloudwatch:namespace': ['CWAgent', 'AiAssets/Gpu'] } },
+    });
   });
 
   test('has an instance profile for the launch template', () => {

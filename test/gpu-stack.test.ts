@@ -39,8 +39,8 @@ describe('network', () => {
 describe('launch template', () => {
   const data = () => only('AWS::EC2::LaunchTemplate').LaunchTemplateData;
 
-  test('requires IMDSv2 with hop limit 2 and exposes instance tags', () => {
-    expect(data().MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 2, InstanceMetadataTags: 'enabled' });
+  test('requires IMDSv2 with hop limit 1 (no credentials for the container) and exposes instance tags', () => {
+    expect(data().MetadataOptions).toEqual({ HttpTokens: 'required', HttpPutResponseHopLimit: 1, InstanceMetadataTags: 'enabled' });
   });
 
   test('takes the AMI from the public DLAMI SSM parameter at deploy time (no AMI id in the template)', () => {
@@ -94,6 +94,16 @@ describe('Spot Fleet', () => {
       AssumeRolePolicyDocument: { Statement: [{ Action: 'sts:AssumeRole', Effect: 'Allow', Principal: { Service: 'spotfleet.amazonaws.com' } }] },
       ManagedPolicyArns: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/service-role/AmazonEC2SpotFleetTaggingRole']] }],
     });
+    // The managed policy's iam:PassRole is narrowed to the GPU instance role.
+    const policies = Object.values(gpu.findResources('AWS::IAM::Policy')).filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === roleId));
+    expect(policies.flatMap((p: any) => p.Properties.PolicyDocument.Statement)).toEqual([
+      {
+        Sid: 'PassOnlyTheGpuRole',
+        Effect: 'Deny',
+        Action: 'iam:PassRole',
+        NotResource: { 'Fn::GetAtt': [expect.stringMatching(/^InstanceRole/), 'Arn'] },
+      },
+    ]);
   });
 
   test('tags the fleet request; instances and volumes get the tags from the launch template', () => {

@@ -14,5 +14,6 @@ DATA_DIR=${DATA_DIR:-/opt/comfyui/data}
 iid=$(instance_id) || die "could not read the instance id from IMDS"
 target=s3://$ASSET_BUCKET/generated/$iid/
 log "output sync $DATA_DIR/output/ -> $target"
-retry 3 aws s3 sync "$DATA_DIR/output/" "$target" --no-progress --only-show-errors
+# --no-follow-symlinks: the container writes this dir; a link it plants must not make root upload host files.
+retry 3 aws s3 sync "$DATA_DIR/output/" "$target" --no-follow-symlinks --no-progress --only-show-errors
 log "output sync done"

@@ -59,6 +59,7 @@ export class GpuStack extends Stack {
       },
     });
     this.instanceRole.allowBootstrapDownload(this.bootstrap.scripts);
+    this.instanceRole.allowHostTelemetry(this.bootstrap.logGroup, gpuMetricNamespace(appName));
 
     const template = new ComfyUiLaunchTemplate(this, 'LaunchTemplate', {
       amiParameter: gpu.amiParameter,
@@ -70,6 +71,7 @@ export class GpuStack extends Stack {
     });
     this.spotFleet = new GpuSpotFleet(this, 'SpotFleet', {
       launchTemplate: template.launchTemplate,
+      instanceRole: this.instanceRole.role,
       instanceTypes: gpu.instanceTypes,
       subnets: this.network.vpc.publicSubnets,
       initialCapacity: gpu.initialCapacity,

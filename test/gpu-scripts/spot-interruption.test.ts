@@ -52,7 +52,7 @@ test('polls until a notice, then flushes outputs once, stops ComfyUI once and ke
   await delay(300); // six more poll intervals: time enough for a second flush, if there were one
   expect(child.exitCode).toBeNull();
   expect(calls()).toEqual([
-    `aws s3 sync ${sb.path('data/output')}/ s3://${BUCKET}/generated/${INSTANCE_ID}/ --no-progress --only-show-errors`,
+    `aws s3 sync ${sb.path('data/output')}/ s3://${BUCKET}/generated/${INSTANCE_ID}/ --no-follow-symlinks --no-progress --only-show-errors`,
     'docker stop --time 30 comfyui',
     'systemctl stop --no-block comfyui.service',
   ]);
