@@ -75,7 +75,7 @@ export async function readState(session: SshSession, L: Layout, opts: { release?
   if (opts.cleanLeftovers) {
     // Only called with the lock held: nobody else can be uploading right now.
     lines.push(
-      'for d in releases/.incoming-* .current.tmp-* .previous.tmp-*; do',
+      'for d in releases/.incoming-* releases/.trash-* .trash-* .current.tmp-* .previous.tmp-*; do',
       '  if [ -e "$d" ] || [ -L "$d" ]; then rm -rf -- "$d"; printf \'removed=%s\\n\' "$d"; fi',
       'done',
     );
@@ -279,7 +279,11 @@ export async function prune(session: SshSession, L: Layout, state: Pick<RemoteSt
   const protectedIds = new Set([state.current, state.previous].filter((r): r is string => r !== null));
   const doomed = state.releases.slice(keep).filter((id) => !protectedIds.has(id));
   if (doomed.length === 0) return [];
-  await check(session, `cd ${sq(L.releasesDir)} && rm -rf -- ${doomed.map(sq).join(' ')}`, 'pruning old releases');
+  // Renamed out of the way first (atomic): an interrupted delete then leaves a `.trash-*`
+  // leftover, never a half-deleted release that a later deploy would take for complete.
+  const suffix = randomBytes(4).toString('hex');
+  const moves = doomed.map((id) => `mv -T -- ${sq(id)} ${sq(`.trash-${id}-${suffix}`)}`).join(' && ');
+  await check(session, `cd ${sq(L.releasesDir)} && ${moves} && rm -rf -- .trash-*-${suffix}`, 'pruning old releases');
   return doomed;
 }
 
@@ -287,7 +291,8 @@ export async function prune(session: SshSession, L: Layout, state: Pick<RemoteSt
 export async function removeReleases(session: SshSession, L: Layout): Promise<void> {
   await check(
     session,
-    `set -eu\ncd ${sq(L.envDir)}\nrm -rf -- releases current previous .current.tmp-* .previous.tmp-* .owner .owner.tmp .prefetch-*`,
+    // releases/ is renamed first, for the same reason as in prune().
+    `set -eu\ncd ${sq(L.envDir)}\nif [ -d releases ]; then mv -T releases .trash-releases; fi\nrm -rf -- .trash-releases current previous .current.tmp-* .previous.tmp-* .owner .owner.tmp .prefetch-*`,
     'removing the releases',
   );
 }

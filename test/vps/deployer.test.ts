@@ -458,6 +458,9 @@ describe('interrupted upload', () => {
     const leftover = path.join(releases, `.incoming-${makeBundle('v2').hash}-0badf00d`);
     fs.mkdirSync(leftover);
     fs.writeFileSync(path.join(leftover, 'compose.yaml'), 'services: {'); // half a file
+    // ...and of a killed prune and a killed teardown: renamed away first, so never taken for a release.
+    const trash = [path.join(releases, `.trash-${makeBundle('v0').hash}-0badf00d`), path.join(envDir(env), '.trash-releases')];
+    for (const t of trash) fs.mkdirSync(path.join(t, 'half'), { recursive: true });
     const lines: string[] = [];
 
     const status1 = await status(connection(), target(env));
@@ -465,7 +468,9 @@ describe('interrupted upload', () => {
     await deploy(connection(), target(env), makeBundle('v3'), SECRETS, options({ log: (l) => lines.push(l) }));
 
     expect(entries(releases).filter((n) => n.startsWith('.'))).toEqual([]);
+    expect(entries(envDir(env)).filter((n) => n.startsWith('.trash'))).toEqual([]);
     expect(lines.some((l) => l.includes(`removed releases/${path.basename(leftover)}`))).toBe(true);
+    expect(lines.some((l) => l.includes(`removed releases/${path.basename(trash[0])}`))).toBe(true);
     logLines.push(...lines);
   });
 });
