@@ -87,8 +87,8 @@ describe('validation rejects bad input with field, value and what is allowed', (
   test('a converge timeout the gate and a rollback could not both use within one Lambda run', () =>
     expectRejected(devWith((c) => (c.vps = { ...c.vps, convergeTimeoutSeconds: 300 })), 'vps.convergeTimeoutSeconds', '300', /a whole number from 60 to 240 seconds/));
 
-  test('GPU days a month beyond 31', () =>
-    expectRejected(devWith((c) => (c.costProfile = { gpuDaysPerMonth: 32 })), 'costProfile.gpuDaysPerMonth', '32', /from 0 to 31/));
+  test('GPU days a month beyond the 30.4-day month the estimate prices', () =>
+    expectRejected(devWith((c) => (c.costProfile = { gpuDaysPerMonth: 31 })), 'costProfile.gpuDaysPerMonth', '31', /a number of days from 0 to 30.4/));
 
   test('a transition to STANDARD_IA before 30 days', () =>
     expectRejected(devWith((c) => (c.storage = { infrequentAccessDays: 10 })), 'storage.infrequentAccessDays', '10', /from 30 to 3650 days/));

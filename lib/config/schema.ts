@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DAYS_PER_MONTH } from '../cost/month';
 import { MAX_CONVERGE_TIMEOUT_SECONDS, UP_GRACE_SECONDS } from '../vps/gate-budget';
 import { email, GPU_FAMILIES, gpuInstanceType, hostName, ipv4Cidr, numberBetween, oneOf, pattern, positiveAmount, wholeNumber, zeroOrMore } from './rules';
 
@@ -95,7 +96,7 @@ const observabilitySchema = z.strictObject({
 
 const costProfileSchema = z.strictObject({
   gpuHoursPerDay: numberBetween(0, 24, 'hours').default(8).describe('GPU hours a day for the offline cost estimate.'),
-  gpuDaysPerMonth: numberBetween(0, 31, 'days')
+  gpuDaysPerMonth: numberBetween(0, DAYS_PER_MONTH, 'days')
     .default(30.4)
     .describe('Days a month the GPU runs gpuHoursPerDay, for the estimate: 30.4 = every day (the average month), about 21.7 = working days only.'),
   storedGb: z

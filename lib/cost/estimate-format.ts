@@ -12,6 +12,7 @@ function heading(e: CostEstimate): string {
 /** How much GPU time the budget allows: the figure to weigh a usage change against. */
 function headroom(e: CostEstimate): string {
   const h = e.budgetGpuHoursPerDay;
+  if (e.gpuDaysPerMonth === 0) return `The profile runs the GPU on no day of the month (costProfile.gpuDaysPerMonth 0).`;
   if (h === null) return `Even with the GPU never running, this environment costs more than the ${dollars(e.budgetUsd)} budget.`;
   if (h >= 24) return `The ${dollars(e.budgetUsd)} budget holds even with the GPU running all day.`;
   return `The ${dollars(e.budgetUsd)} budget holds up to ${h.toFixed(1)} GPU-hours a day on ${e.gpuDaysPerMonth} days a month.`;

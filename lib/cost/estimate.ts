@@ -4,11 +4,11 @@ import type { CfnTemplate } from '../synth';
 import { GPU_HOST_CUSTOM_METRICS } from './gpu-host-metrics';
 import { unitPrice } from './money';
 import { FREE_TIER, regionPrices, VPS_PLAN, type Price, type RegionPrices } from './prices';
+import { DAYS_PER_MONTH, HOURS_PER_MONTH } from './month';
 import { inventory, type GpuInventory, type TemplateInventory } from './template-inventory';
 
-/** The month the estimate prices (AWS bills by the hour; 30.4 days is the average month). */
-export const DAYS_PER_MONTH = 30.4;
-export const HOURS_PER_MONTH = DAYS_PER_MONTH * 24;
+export { DAYS_PER_MONTH, HOURS_PER_MONTH };
+
 /** The break-even search stops when the GPU-hours bracket is this narrow. */
 const BREAK_EVEN_PRECISION_HOURS = 0.001;
 

@@ -1,8 +1,12 @@
 import { releaseDir, sq, type Layout } from './deployer-input';
 import type { LogFn, ServiceState } from './deployer-types';
+import { DIAGNOSE_SECONDS } from './gate-budget';
 import type { RunResult, SshSession } from './ssh-session';
 
 const LOG_TAIL = 50;
+const INSPECT_TIMEOUT_MS = 60_000;
+/** The log reads run in parallel after the inspection: together within DIAGNOSE_SECONDS. */
+const LOG_READ_TIMEOUT_MS = DIAGNOSE_SECONDS * 1000 - INSPECT_TIMEOUT_MS;
 
 /**
  * `docker compose` in a release dir with the stable project name `<app>-<env>`:
@@ -70,7 +74,7 @@ export async function inspect(session: SshSession, L: Layout, release: string): 
     'echo @@ps',
     composeScript(L, release, ['ps', '-a', '--format', 'json']),
   ].join('\n');
-  const result = await session.run(script, { timeoutMs: 60_000 });
+  const result = await session.run(script, { timeoutMs: INSPECT_TIMEOUT_MS });
   if (result.code !== 0) return null;
   const [, servicesPart = '', psPart = ''] = result.stdout.split(/^@@(?:services|ps)$/m);
   const declared = servicesPart.split('\n').map((l) => l.trim()).filter(Boolean);
@@ -97,14 +101,16 @@ export async function diagnose(session: SshSession, L: Layout, release: string):
   let failing = [...new Set(services.filter((s) => !isServiceOk(s)).map((s) => s.service))];
   // Nothing identifiable (compose ps failed or shows nothing wrong): take every service's logs.
   if (failing.length === 0) failing = [''];
-  const logs: Record<string, string[]> = {};
-  for (const service of failing.slice(0, 5)) {
-    const args = ['logs', '--no-color', '--tail', String(LOG_TAIL), ...(service ? [service] : [])];
-    const result = await session.run(composeScript(L, release, args), { timeoutMs: 60_000 }).catch(() => null);
-    const lines = result ? `${result.stdout}\n${result.stderr}`.split('\n').filter((l) => l.trim() !== '') : ['(could not read logs)'];
-    logs[service || '(all services)'] = lines.slice(-LOG_TAIL);
-  }
-  return { services, logs };
+  // In parallel, each bounded: inspect + logs stay within DIAGNOSE_SECONDS (the gate's budget).
+  const tails = await Promise.all(
+    failing.slice(0, 5).map(async (service) => {
+      const args = ['logs', '--no-color', '--tail', String(LOG_TAIL), ...(service ? [service] : [])];
+      const result = await session.run(composeScript(L, release, args), { timeoutMs: LOG_READ_TIMEOUT_MS }).catch(() => null);
+      const lines = result ? `${result.stdout}\n${result.stderr}`.split('\n').filter((l) => l.trim() !== '') : ['(could not read logs)'];
+      return [service || '(all services)', lines.slice(-LOG_TAIL)] as const;
+    }),
+  );
+  return { services, logs: Object.fromEntries(tails) };
 }
 
 export function describeServices(services: ServiceState[]): string {

@@ -75,7 +75,7 @@ export async function readState(session: SshSession, L: Layout, opts: { release?
   if (opts.cleanLeftovers) {
     // Only called with the lock held: nobody else can be uploading right now.
     lines.push(
-      'for d in releases/.incoming-* releases/.trash-* .trash-* .current.tmp-* .previous.tmp-*; do',
+      'for d in releases/.incoming-* releases/.trash-* .trash-* .deploy-lock.broken-* .current.tmp-* .previous.tmp-*; do',
       '  if [ -e "$d" ] || [ -L "$d" ]; then rm -rf -- "$d"; printf \'removed=%s\\n\' "$d"; fi',
       'done',
     );
@@ -131,6 +131,8 @@ export interface LockOptions {
    * every later one (a CloudFormation rollback, say).
    */
   leaseSeconds: number;
+  /** Wait out a lease that ends within this many seconds (default LEASE_WAIT_SECONDS; 0: never wait). */
+  maxWaitSeconds?: number;
 }
 
 /** A lease ending within this many seconds is waited out rather than failed on. */
@@ -155,7 +157,10 @@ export async function acquireLock(session: SshSession, L: Layout, options: LockO
     lockInfoScript(L),
     'fi',
   ].join('\n');
-  for (let attempt = 0; ; attempt++) {
+  const maxWait = options.maxWaitSeconds ?? LEASE_WAIT_SECONDS;
+  let waited = false;
+  let broke = false;
+  for (;;) {
     const values = keyValues((await check(session, script, 'taking the deploy lock')).stdout);
     if (values.get('lock')?.[0] === 'acquired') {
       log(`lock ${L.lockDir} taken`);
@@ -163,13 +168,15 @@ export async function acquireLock(session: SshSession, L: Layout, options: LockO
     }
     const held = lockFrom(values) ?? { owner: 'unknown', ageSeconds: 0 };
     const left = held.leaseSeconds === undefined ? undefined : held.leaseSeconds - held.ageSeconds;
-    if (attempt === 0 && left !== undefined && left > 0 && left <= LEASE_WAIT_SECONDS) {
+    if (!waited && left !== undefined && left > 0 && left <= maxWait) {
+      waited = true;
       log(`lock ${L.lockDir} held by ${held.owner}: its lease ends in ${left}s, waiting`);
       await new Promise((resolve) => setTimeout(resolve, (left + 2) * 1000));
       continue;
     }
     const expired = left !== undefined && left <= 0;
-    if ((!breakStale && !expired) || attempt > 1) {
+    // Break at most once: a lock seen again after a break belongs to a live deployer.
+    if (broke || (!breakStale && !expired)) {
       throw new DeployError(
         'LOCKED',
         `another deploy holds the lock ${L.lockDir} (owner: ${held.owner}; age ${held.ageSeconds}s). ` +
@@ -179,8 +186,22 @@ export async function acquireLock(session: SshSession, L: Layout, options: LockO
     }
     const why = expired ? `its lease of ${held.leaseSeconds}s ran out` : 'breakStaleLock asks';
     log(`breaking stale lock ${L.lockDir} held by ${held.owner} (age ${held.ageSeconds}s): ${why}`);
-    await check(session, `rm -rf -- ${sq(L.lockDir)}`, 'removing the stale lock');
+    await check(session, breakLockScript(L, held.owner, token), 'removing the stale lock');
+    broke = true;
   }
+}
+
+/**
+ * Removes the lock only if it is still the one that was judged stale: if its owner line changed
+ * meanwhile (another deployer broke it and took a new one), it stays. The rename is atomic, so
+ * of two breakers only one removes it.
+ */
+export function breakLockScript(L: Layout, judgedOwner: string, token: string): string {
+  const aside = `${L.lockDir}.broken-${token}`;
+  return (
+    `if [ "$(head -n 1 ${sq(`${L.lockDir}/owner`)} 2>/dev/null || echo unknown)" = ${sq(judgedOwner)} ] ` +
+    `&& mv -T -- ${sq(L.lockDir)} ${sq(aside)} 2>/dev/null; then rm -rf -- ${sq(aside)}; fi`
+  );
 }
 
 /** Removes the lock only if it is still ours (someone may have broken it meanwhile). */

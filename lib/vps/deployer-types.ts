@@ -53,6 +53,8 @@ export interface DeployOptions {
   breakStaleLock?: boolean;
   /** Longest the lock may be held (e.g. the Lambda timeout); default: the sum of this run's time bounds. */
   leaseSeconds?: number;
+  /** Wait at most this long for a lock whose lease is about to end (default 90 s; 0: fail at once). */
+  lockWaitSeconds?: number;
   /** The images are already on the VPS (a finished prefetch of this release): skip the pull. */
   imagesPulled?: boolean;
   /**

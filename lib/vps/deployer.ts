@@ -164,7 +164,7 @@ export async function deploy(connection: SshConnection, target: DeployTarget, bu
     const lease = options.leaseSeconds ?? leaseFor(options.imagesPulled ? 0 : pullTimeout, gate);
 
     return withSession(connection, (session) =>
-      withLock(session, L, { breakStale: !!options.breakStaleLock, leaseSeconds: lease }, log, async (): Promise<DeployResult> => {
+      withLock(session, L, { breakStale: !!options.breakStaleLock, leaseSeconds: lease, maxWaitSeconds: options.lockWaitSeconds }, log, async (): Promise<DeployResult> => {
         const result = await deployLocked(session, L, target, bundle, envFile, { ...options, pullTimeout, log, redactor });
         if (options.owner !== undefined) await writeOwner(session, L, options.owner);
         return result;
@@ -214,6 +214,9 @@ async function deployLocked(
     }
   }
 
+  // The first release on this VPS belongs to the deployer from the start: should its gate fail,
+  // the owner's Delete (CloudFormation's rollback of a failed create) may then clean it up.
+  if (state.current === null && options.owner !== undefined) await writeOwner(session, L, options.owner);
   const ctx: Ctx = { session, L, log, redactor, waitSeconds: options.composeTimeoutSeconds };
   await activate(ctx, release, { current: state.current, previous: state.previous });
 

@@ -7,11 +7,21 @@
 /** The isComplete (and onEvent) Lambda timeout: Lambda's maximum. */
 export const GATE_LAMBDA_TIMEOUT_SECONDS = 900;
 
-/** Extra time over `--wait-timeout` for compose to create containers before it starts waiting. */
-export const UP_GRACE_SECONDS = 180;
+/**
+ * Extra time over `--wait-timeout` for compose to (re)create containers before it starts
+ * waiting; the images are already on the VPS, so this is container churn only.
+ */
+export const UP_GRACE_SECONDS = 120;
 
-/** SSH connect, link switches, diagnosis log tails and the result report, around the two waits. */
-export const GATE_OVERHEAD_SECONDS = 60;
+/** Bound on reading the failing services' state and log tails after a failed gate. */
+export const DIAGNOSE_SECONDS = 90;
+
+/**
+ * Everything else in the same run, each bounded: two SSH connections (20 s), the pull-status
+ * probe (30 s), the secret and bundle reads (10 s), the state read, link switches, prune and
+ * owner record (30 s), and the diagnosis. The isComplete run takes the lock without waiting.
+ */
+export const GATE_OVERHEAD_SECONDS = 20 + 30 + 10 + 30 + DIAGNOSE_SECONDS;
 
 /** The largest `vps.convergeTimeoutSeconds` whose worst case (gate + rollback) fits one run: 240 s. */
 export const MAX_CONVERGE_TIMEOUT_SECONDS = Math.floor((GATE_LAMBDA_TIMEOUT_SECONDS - GATE_OVERHEAD_SECONDS) / 2) - UP_GRACE_SECONDS;

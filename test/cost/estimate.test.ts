@@ -205,6 +205,12 @@ describe('usage profile and budget headroom', () => {
     expect(estimateEnvironment(withProfile({ gpuDaysPerMonth: 21.7 }), fixture()).budgetGpuHoursPerDay).toBeGreaterThan(h);
   });
 
+  it('says so when the profile runs the GPU on no day', () => {
+    const none = estimateEnvironment(withProfile({ gpuDaysPerMonth: 0 }), fixture());
+    expect(none.lines[0].quantity).toBe(0);
+    expect(renderEstimateTable([none])).toContain('The profile runs the GPU on no day of the month (costProfile.gpuDaysPerMonth 0).');
+  });
+
   it('says 24 when a GPU running all day fits, and null when even an idle GPU does not', () => {
     expect(estimateEnvironment(withProfile({}, 500), fixture()).budgetGpuHoursPerDay).toBe(24);
     const broke = estimateEnvironment(withProfile({}, 5), fixture()); // the VPS alone costs $7.50

@@ -62,6 +62,24 @@ afterAll(async () => {
 });
 
 const envDir = () => path.join(sshd.baseDir, 'AiAssets', 'dev');
+
+/**
+ * The reason the Provider framework sends CloudFormation for a failed handler (framework.js,
+ * invokeUserFunction): the message, a Logs line, then the stack lines after the first.
+ */
+const reasonOf = (e: Error): string => [e.message, '', 'Logs: /aws/lambda/AiAssets-dev-Vps-IsComplete0123456789AB', '', ...(e.stack ?? '').split('\n').slice(1)].join('\n');
+
+test('a failure reason fits CloudFormation\'s 4,096-byte response, multi-byte text and all', () => {
+  const long = new Error(`gate failed:\n${'ünïcödé log line → ✗\n'.repeat(400)}`);
+  long.stack = `Error: ${long.message}\n    at deploy (deployer.ts:1:1)\n`.repeat(3);
+  const e = handler.forCloudFormation(long);
+  expect(Buffer.byteLength(reasonOf(e))).toBeLessThan(3000);
+  expect(e.message.startsWith('gate failed:\nünïcödé log line')).toBe(true);
+  expect(e.message.endsWith("... (the rest is in the function's CloudWatch log)")).toBe(true);
+  expect(e.message).not.toContain('\uFFFD'); // no character cut in half
+  const shortOne = handler.forCloudFormation(new Error('host key mismatch'));
+  expect(reasonOf(shortOne)).toBe('host key mismatch\n\nLogs: /aws/lambda/AiAssets-dev-Vps-IsComplete0123456789AB\n');
+});
 const withBundle = (b: typeof v1): VpsResourceProperties => ({ ...props, BundleHash: b.hash, BundleKey: `${b.hash}.json` });
 
 /** Runs onEvent, then isComplete until done, as the Provider framework's waiter does (bounded). */
@@ -93,25 +111,28 @@ test('create: uploads the release, pulls in the background, then deploys through
   expect(fs.readFileSync(path.join(envDir(), '.owner'), 'utf8')).toBe(`${started.PhysicalResourceId}\n`);
 });
 
+/** Polls isComplete, as the waiter does, until it fails; returns that error (bounded). */
+async function failure(requestType: 'Create' | 'Update', p: VpsResourceProperties): Promise<Error> {
+  for (let i = 0; i < 40; i += 1) {
+    try {
+      const done = await handler.isComplete({ RequestType: requestType, ResourceProperties: p });
+      if (done.IsComplete) throw new Error('the failing release completed');
+    } catch (e) {
+      return e as Error;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error('isComplete never failed');
+}
+
 test('an update whose health gate fails leaves the previous release serving and fails the resource', async () => {
   docker.reset();
   docker.control('fail-up', v2.hash);
   await handler.onEvent({ RequestType: 'Update', ResourceProperties: withBundle(v2), PhysicalResourceId: 'x' });
-  let error: Error | undefined;
-  for (let i = 0; i < 40 && !error; i += 1) {
-    try {
-      const done = await handler.isComplete({ RequestType: 'Update', ResourceProperties: withBundle(v2) });
-      if (done.IsComplete) throw new Error('the failing release completed');
-    } catch (e) {
-      error = e as Error;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const error = await failure('Update', withBundle(v2));
   expect(error?.message).toContain('failed the health gate');
   expect(error?.message).not.toContain(deriveSecrets(SEED, ['POSTGRES_PASSWORD']).POSTGRES_PASSWORD);
-  // The Provider framework sends the stack as the reason; CloudFormation takes 4,096 bytes.
-  expect(error?.stack).toBe(error?.message);
-  expect(Buffer.byteLength(error!.message)).toBeLessThan(3000);
+  expect(Buffer.byteLength(reasonOf(error!))).toBeLessThan(3000);
   expect(linkTarget(path.join(envDir(), 'current'))).toBe(v1.hash);
   expect(docker.projectState('aiassets-dev')).toBe(`healthy:${v1.hash}`);
 });
@@ -161,4 +182,19 @@ test('delete tears the stack down and keeps named volumes unless the removal pol
   // Releases, owner record and pull logs all gone, so the emptied environment dir is removed too.
   expect(fs.existsSync(envDir())).toBe(false);
   expect(await handler.isComplete({ RequestType: 'Delete', ResourceProperties: props })).toEqual({ IsComplete: true });
+});
+
+test("a failed first create is its resource's own: CloudFormation's rollback delete removes it, volumes too where the policy is destroy", async () => {
+  docker.reset();
+  docker.control('fail-up', v1.hash);
+  const p = { ...props, RemoveVolumesOnDelete: 'true' };
+  const started = await handler.onEvent({ RequestType: 'Create', ResourceProperties: p });
+  expect((await failure('Create', p)).message).toContain('failed the health gate');
+  expect(fs.existsSync(path.join(envDir(), 'current'))).toBe(false); // nothing claims to be current
+  expect(fs.readFileSync(path.join(envDir(), '.owner'), 'utf8')).toBe(`${started.PhysicalResourceId}\n`);
+
+  docker.reset();
+  await handler.onEvent({ RequestType: 'Delete', ResourceProperties: p, PhysicalResourceId: started.PhysicalResourceId });
+  expect(docker.calls().map((c) => c.args).filter((a) => a.includes(' down'))).toEqual([expect.stringMatching(/down --remove-orphans --volumes$/)]);
+  expect(fs.existsSync(envDir())).toBe(false);
 });

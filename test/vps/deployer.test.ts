@@ -20,7 +20,9 @@ import {
   type RollbackOptions,
   type SshConnection,
 } from '../../lib/vps/deployer';
-import { renderEnvFile } from '../../lib/vps/deployer-input';
+import { layoutOf, renderEnvFile } from '../../lib/vps/deployer-input';
+import { breakLockScript } from '../../lib/vps/deployer-remote';
+import { spawnSync } from 'node:child_process';
 import { Redactor } from '../../lib/vps/deployer-redact';
 import { DockerRecorder, entries, linkTarget, snapshot } from './support-ssh/remote-fs';
 import { startSshd, type SshdFixture } from './support-ssh/sshd';
@@ -397,6 +399,22 @@ describe('deploy lock', () => {
     expect(result.action).toBe('deployed');
     expect(lines.some((l) => /breaking stale lock .*host=lambda-1.*: its lease of 60s ran out/.test(l))).toBe(true);
     expect(fs.existsSync(lockDir)).toBe(false);
+  });
+
+  test('breaking removes only the lock that was judged stale: one retaken meanwhile stays', () => {
+    const base = fs.mkdtempSync(path.join(sshd.baseDir, '..', 'break-'));
+    const L = layoutOf({ appName: 'AiAssets', envName: 'brk', baseDir: base, keepReleases: 3 });
+    const lockDir = L.lockDir;
+    const run = (script: string) => spawnSync('bash', ['-c', script], { encoding: 'utf8' });
+    fs.mkdirSync(lockDir, { recursive: true });
+    fs.writeFileSync(path.join(lockDir, 'owner'), 'host=B pid=2 lease=900 token=bbbb\n');
+    // A judged A's lock stale, but B has broken it and taken a new one since: B's lock stays.
+    expect(run(breakLockScript(L, 'host=A pid=1 lease=60 token=aaaa', 'cafe0001')).status).toBe(0);
+    expect(fs.readFileSync(path.join(lockDir, 'owner'), 'utf8')).toContain('host=B');
+    // The judged lock itself goes, and nothing is left beside it.
+    expect(run(breakLockScript(L, 'host=B pid=2 lease=900 token=bbbb', 'cafe0002')).status).toBe(0);
+    expect(fs.existsSync(lockDir)).toBe(false);
+    expect(fs.readdirSync(path.dirname(lockDir)).filter((n) => n.startsWith('.deploy-lock'))).toEqual([]);
   });
 
   test('a lease that ends within 90 s is waited out, then the lock is broken', async () => {

@@ -54,25 +54,42 @@ function seedOf(secret: string, arn: string): string {
   return parsed.seed;
 }
 
-/** CloudFormation refuses responses over 4,096 bytes; the reason keeps its start and says where the rest is. */
-export const MAX_REASON_CHARS = 2500;
+/**
+ * CloudFormation refuses responses over 4,096 bytes. The Provider framework's reason is the
+ * message, a "Logs: <function>" line and the stack lines after the first, so the message is
+ * cut to this many bytes and the stack is a single line.
+ */
+export const MAX_REASON_BYTES = 2500;
+
+/** The start of `text` that fits `maxBytes` of UTF-8, without splitting a character. */
+function fitBytes(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  let end = Math.min(text.length, maxBytes);
+  while (end > 0 && Buffer.byteLength(text.slice(0, end)) > maxBytes) end -= 1;
+  return text.slice(0, end);
+}
 
 /**
  * Runs a handler; a failure is logged whole (CloudWatch) and rethrown short enough for the
- * CloudFormation response. The Provider framework sends the error's stack as the reason,
- * so the stack is the short message too (the deployer's messages are already redacted).
+ * CloudFormation response (the deployer's messages are already redacted).
  */
 async function reported<T>(run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (error) {
-    const full = error instanceof Error ? error.message : String(error);
-    console.error(full);
-    const short = full.length <= MAX_REASON_CHARS ? full : `${full.slice(0, MAX_REASON_CHARS)}\n... (${full.length - MAX_REASON_CHARS} more characters in the function's CloudWatch log)`;
-    const thrown = new Error(short);
-    thrown.stack = short;
-    throw thrown;
+    console.error(error instanceof Error ? error.message : String(error));
+    throw forCloudFormation(error);
   }
+}
+
+/** The error a handler throws: its message cut to MAX_REASON_BYTES, a one-line stack. */
+export function forCloudFormation(error: unknown): Error {
+  const full = error instanceof Error ? error.message : String(error);
+  const note = "\n... (the rest is in the function's CloudWatch log)";
+  const short = Buffer.byteLength(full) <= MAX_REASON_BYTES ? full : `${fitBytes(full, MAX_REASON_BYTES - Buffer.byteLength(note))}${note}`;
+  const thrown = new Error(short);
+  thrown.stack = 'VpsDeploymentError (full text in the CloudWatch log)';
+  return thrown;
 }
 
 async function contextOf(p: VpsResourceProperties): Promise<Context> {
@@ -130,6 +147,8 @@ export function isComplete(event: ProviderEvent): Promise<{ IsComplete: boolean;
       imagesPulled: true,
       owner: vpsPhysicalId(p),
       leaseSeconds: LAMBDA_LEASE_SECONDS,
+      // The gate's time budget has no room for waiting on a lock (gate-budget.ts).
+      lockWaitSeconds: 0,
       log,
     });
     return { IsComplete: true, Data: { Release: result.release, Action: result.action } };
