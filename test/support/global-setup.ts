@@ -13,4 +13,6 @@ export default function globalSetup(): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aiassets-synth-'));
   for (const envName of ENVIRONMENT_NAMES) synthEnvironment(envName, path.join(dir, envName));
   process.env.AIASSETS_SYNTH_DIR = dir;
+  // As bin/ops.ts does: no Node-22 notice from every in-process SDK client (workers inherit this).
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 }
