@@ -6,14 +6,12 @@ import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { assetObjectReadStatement } from './asset-access';
 import { ASSET_PREFIXES } from './asset-bucket';
+import { CW_AGENT_NAMESPACE } from './gpu-metrics';
 import { acknowledge, wildcardResourceFinding } from './nag';
 
 export interface GpuInstanceRoleProps {
   readonly assetBucket: s3.IBucket;
 }
-
-/** The namespace the CloudWatch agent publishes the nvidia_smi_* metrics to. */
-export const CW_AGENT_NAMESPACE = 'CWAgent';
 
 /** Session Manager's instance-side actions (the same five as AWS's AWSCloud9SSMInstanceProfile). */
 const SESSION_MANAGER_ACTIONS = [

@@ -1,6 +1,9 @@
 import { Duration } from 'aws-cdk-lib';
 import * as cw from 'aws-cdk-lib/aws-cloudwatch';
 
+/** The namespace the CloudWatch agent publishes the nvidia_smi_* metrics to (its default). */
+export const CW_AGENT_NAMESPACE = 'CWAgent';
+
 /** Names of the metrics the GPU host publishes itself (assets/user-data/idle-watcher.sh). */
 export const HOST_METRICS = {
   idleMinutes: 'IdleMinutes',
@@ -59,7 +62,7 @@ export class GpuMetrics {
    */
   gpu(measurement: string, label: string): cw.MathExpression {
     return new cw.MathExpression({
-      expression: `SEARCH('Namespace="CWAgent" MetricName="nvidia_smi_${measurement}" Environment="${this.props.envName}"', 'Average', 60)`,
+      expression: `SEARCH('Namespace="${CW_AGENT_NAMESPACE}" MetricName="nvidia_smi_${measurement}" Environment="${this.props.envName}"', 'Average', 60)`,
       label,
       period: Duration.minutes(1),
     });

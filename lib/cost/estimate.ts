@@ -7,8 +7,6 @@ import { FREE_TIER, regionPrices, VPS_PLAN, type Price, type RegionPrices } from
 import { DAYS_PER_MONTH, HOURS_PER_MONTH } from './month';
 import { inventory, type GpuInventory, type TemplateInventory } from './template-inventory';
 
-export { DAYS_PER_MONTH, HOURS_PER_MONTH };
-
 /** The break-even search stops when the GPU-hours bracket is this narrow. */
 const BREAK_EVEN_PRECISION_HOURS = 0.001;
 

@@ -1,7 +1,7 @@
 import { composeScript } from './deployer-compose';
 import { layoutOf, renderEnvFile, sha256Hex, sq, validateBundle, validateRelease, type Layout } from './deployer-input';
 import { Redactor } from './deployer-redact';
-import { check, readState, replaceEnvFile, tail, uploadRelease } from './deployer-remote';
+import { check, isCurrentWith, readState, replaceEnvFile, tail, uploadRelease } from './deployer-remote';
 import type { Bundle, DeployTarget, LogFn, Secrets, SshConnection } from './deployer-types';
 import { guarded, withLock, withSession } from './deployer';
 
@@ -54,7 +54,7 @@ export async function startPrefetch(
       withLock(session, L, { breakStale: !!options.breakStaleLock, leaseSeconds: options.leaseSeconds ?? UPLOAD_LEASE_SECONDS }, log, async () => {
         const state = await readState(session, L, { release, cleanLeftovers: true });
         const f = files(L, release);
-        if (state.current === release && state.target.envSha256 === sha256Hex(envFile)) {
+        if (isCurrentWith(state, release, sha256Hex(envFile))) {
           // Already serving (e.g. CloudFormation rolling back to it): its images are on the VPS,
           // and a registry outage must not fail the rollback.
           await check(session, `echo 'release already current: no pull needed' > ${sq(f.log)} && echo 0 > ${sq(f.exit)}`, 'recording the skipped pull');

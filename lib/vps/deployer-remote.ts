@@ -69,6 +69,11 @@ function lockInfoScript(L: Layout): string {
   ].join('\n');
 }
 
+/** Whether `release` is current with exactly this `.env` (read with `readState(..., { release })`). */
+export function isCurrentWith(state: RemoteState, release: string, envSha256: string): boolean {
+  return state.current === release && state.target.envSha256 === envSha256;
+}
+
 /** One round trip: links, releases with activation times, lock, and the target release. */
 export async function readState(session: SshSession, L: Layout, opts: { release?: string; cleanLeftovers?: boolean } = {}): Promise<RemoteState> {
   const lines = ['set -eu', `if ! cd ${sq(L.envDir)} 2>/dev/null; then exit 0; fi`];

@@ -12,7 +12,7 @@
 import { allHealthy, compose, composeScript, describeServices, diagnose, inspect, upArgs } from './deployer-compose';
 import { layoutOf, renderEnvFile, sha256Hex, validateBundle, validateOwner, validateSeconds, validateService, type Layout } from './deployer-input';
 import { Redactor } from './deployer-redact';
-import { acquireLock, type LockOptions, prune, readOwner, readState, releaseLock, removeEmptyDirs, removeReleases, replaceEnvFile, setLinks, tail, uploadRelease, writeOwner } from './deployer-remote';
+import { acquireLock, isCurrentWith, type LockOptions, prune, readOwner, readState, releaseLock, removeEmptyDirs, removeReleases, replaceEnvFile, setLinks, tail, uploadRelease, writeOwner } from './deployer-remote';
 import {
   DeployError,
   type Bundle,
@@ -31,7 +31,7 @@ import {
   type TeardownOptions,
   type TeardownResult,
 } from './deployer-types';
-import { UP_GRACE_SECONDS } from './gate-budget';
+import { gateAndRollbackSeconds, UP_GRACE_SECONDS } from './gate-budget';
 import { openSession, type RunResult, type SshSession } from './ssh-session';
 
 export * from './deployer-types';
@@ -160,8 +160,7 @@ export async function deploy(connection: SshConnection, target: DeployTarget, bu
     validateSeconds('pullTimeoutSeconds', pullTimeout, 7200);
     const log = redactor.logger(options.log);
     if (options.owner !== undefined) validateOwner(options.owner);
-    const gate = 2 * (options.composeTimeoutSeconds + UP_GRACE_SECONDS);
-    const lease = options.leaseSeconds ?? leaseFor(options.imagesPulled ? 0 : pullTimeout, gate);
+    const lease = options.leaseSeconds ?? leaseFor(options.imagesPulled ? 0 : pullTimeout, gateAndRollbackSeconds(options.composeTimeoutSeconds));
 
     return withSession(connection, (session) =>
       withLock(session, L, { breakStale: !!options.breakStaleLock, leaseSeconds: lease, maxWaitSeconds: options.lockWaitSeconds }, log, async (): Promise<DeployResult> => {
@@ -189,7 +188,7 @@ async function deployLocked(
   for (const leftover of state.removed) log(`removed ${leftover}, left by an interrupted run`);
   const envSha = sha256Hex(envFile);
 
-  if (state.current === release && state.target.envSha256 === envSha) {
+  if (isCurrentWith(state, release, envSha)) {
     const inspection = await inspect(session, L, release);
     if (allHealthy(inspection)) {
       log(`release ${release} is current and every service is healthy: nothing to do`);
@@ -236,7 +235,7 @@ export async function rollback(connection: SshConnection, target: DeployTarget, 
     validateSeconds('composeTimeoutSeconds', options.composeTimeoutSeconds, 3600);
     const log = redactor.logger(options.log);
     return withSession(connection, (session) =>
-      withLock(session, L, { breakStale: !!options.breakStaleLock, leaseSeconds: options.leaseSeconds ?? leaseFor(2 * (options.composeTimeoutSeconds + UP_GRACE_SECONDS)) }, log, async (): Promise<RollbackResult> => {
+      withLock(session, L, { breakStale: !!options.breakStaleLock, leaseSeconds: options.leaseSeconds ?? leaseFor(gateAndRollbackSeconds(options.composeTimeoutSeconds)) }, log, async (): Promise<RollbackResult> => {
         const state = await readState(session, L, { cleanLeftovers: true });
         const to = state.previous;
         if (!to || to === state.current || !state.releases.includes(to)) {

@@ -26,7 +26,12 @@ export const GATE_OVERHEAD_SECONDS = 20 + 30 + 10 + 30 + DIAGNOSE_SECONDS;
 /** The largest `vps.convergeTimeoutSeconds` whose worst case (gate + rollback) fits one run: 240 s. */
 export const MAX_CONVERGE_TIMEOUT_SECONDS = Math.floor((GATE_LAMBDA_TIMEOUT_SECONDS - GATE_OVERHEAD_SECONDS) / 2) - UP_GRACE_SECONDS;
 
-/** The longest a gate with rollback may take, for `convergeSeconds` per `up --wait`. */
+/** The two `up --wait` runs of a failed gate (the release, then the restored one), each with its grace. */
+export function gateAndRollbackSeconds(convergeSeconds: number): number {
+  return 2 * (convergeSeconds + UP_GRACE_SECONDS);
+}
+
+/** The longest a gate with rollback may take in one run, for `convergeSeconds` per `up --wait`. */
 export function worstCaseGateSeconds(convergeSeconds: number): number {
-  return 2 * (convergeSeconds + UP_GRACE_SECONDS) + GATE_OVERHEAD_SECONDS;
+  return gateAndRollbackSeconds(convergeSeconds) + GATE_OVERHEAD_SECONDS;
 }

@@ -263,6 +263,9 @@ describe('template inventory', () => {
   });
 });
 
+/** The seed's own typical Spot figure for g4dn.xlarge (seed 000: "Spot (avg): $0.158/hour"). */
+const SEED_SPOT = { usd: 0.158, per: 'instance-hour', source: 'seed 000 (Spot avg)', asOf: '2025-11-30' };
+
 describe('the real dev environment at its default profile', () => {
   let estimate: CostEstimate;
   beforeAll(() => {
@@ -313,7 +316,7 @@ describe('the real dev environment at its default profile', () => {
     const dev = synthesized('dev').templates;
     const config = loadEnvironment('dev');
     const sum = (e: CostEstimate, re: RegExp): number => e.lines.filter((l) => re.test(l.item)).reduce((s, l) => s + l.monthlyUsd, 0);
-    const seedSpot = estimateEnvironment(config, dev, { spotPrices: { 'g4dn.xlarge': { usd: 0.158, per: 'instance-hour', source: 'seed', asOf: '2025-11-30' } } });
+    const seedSpot = estimateEnvironment(config, dev, { spotPrices: { 'g4dn.xlarge': SEED_SPOT } });
     const workingDays = estimateEnvironment({ ...config, costProfile: { ...config.costProfile, gpuDaysPerMonth: 21.7 } }, dev);
     for (const stated of [
       `estimate is about $${estimate.totalUsd.toFixed(1)}`,
@@ -329,8 +332,7 @@ describe('the real dev environment at its default profile', () => {
   });
 
   test("even at the seed's own Spot figure ($0.158/h) 8 h every day costs about $53", () => {
-    const seedSpot = { usd: 0.158, per: 'instance-hour', source: 'seed 000 (Spot avg)', asOf: '2025-11-30' };
-    const e = estimateEnvironment(loadEnvironment('dev'), synthesized('dev').templates, { spotPrices: { 'g4dn.xlarge': seedSpot } });
+    const e = estimateEnvironment(loadEnvironment('dev'), synthesized('dev').templates, { spotPrices: { 'g4dn.xlarge': SEED_SPOT } });
     expect(e.totalUsd).toBeCloseTo(53.05, 1);
     expect(e.overBudget).toBe(true);
   });
