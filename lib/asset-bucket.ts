@@ -5,8 +5,18 @@ import type { StorageSettings } from './config/schema';
 import { acknowledge } from './nag';
 import { removalPolicyOf, type RemovalSetting } from './removal';
 
-/** The key prefixes of the asset bucket (seed 000): models in, images out, workflow definitions. */
-export const ASSET_PREFIXES = { models: 'models/', generated: 'generated/', workflows: 'workflows/' } as const;
+/**
+ * The key prefixes of the asset bucket (seed 000): models in, images out, workflow definitions,
+ * and a cache of derived data that can always be rebuilt (the ComfyUI image).
+ */
+export const ASSET_PREFIXES = { models: 'models/', generated: 'generated/', workflows: 'workflows/', cache: 'cache/' } as const;
+
+/**
+ * Days a cache object (one per ComfyUI image release) is kept after it was written. An
+ * expired cache only costs the next wake a rebuild; without expiry every release's image
+ * (several GB) would stay billed forever.
+ */
+export const CACHE_EXPIRATION_DAYS = 60;
 
 /**
  * The asset bucket's name: `<app>-<env>-assets-<account>-<region>`, at most 63
@@ -85,6 +95,13 @@ export function assetLifecycleRules(s: StorageSettings): s3.LifecycleRule[] {
       id: 'workflows-to-ia',
       prefix: ASSET_PREFIXES.workflows,
       transitions: [{ storageClass: s3.StorageClass.INFREQUENT_ACCESS, transitionAfter: Duration.days(s.infrequentAccessDays) }],
+    },
+    {
+      // Overwritten cache objects are identical rebuilds: no point in keeping old versions.
+      id: 'cache-expires',
+      prefix: ASSET_PREFIXES.cache,
+      expiration: Duration.days(CACHE_EXPIRATION_DAYS),
+      noncurrentVersionExpiration: Duration.days(1),
     },
     {
       id: 'noncurrent-versions-and-multipart',

@@ -1,8 +1,10 @@
 import * as budgets from 'aws-cdk-lib/aws-budgets';
 import { Construct } from 'constructs';
+import { shortHash } from './replacement-fingerprint';
 
 export interface CostBudgetProps {
-  readonly budgetName: string;
+  /** Readable start of the budget's name; a hash of what replaces the budget completes it. */
+  readonly budgetNamePrefix: string;
   readonly monthlyUsd: number;
   readonly alertEmail: string;
   /** Cost-allocation tag (key and value) that selects this environment's costs. */
@@ -22,24 +24,31 @@ export const BUDGET_NOTIFICATIONS = [
  * cost-allocation tag (activate the tag in the Billing console once; until
  * then the budget sees no costs), e-mailing at 80 % and 100 % of actual spend
  * and at 100 % of the forecast.
+ *
+ * CloudFormation can change NotificationsWithSubscribers only by replacing the
+ * budget, and a replacement under the same BudgetName fails ("already exists").
+ * The name therefore ends in a hash of the notifications (e-mail, thresholds):
+ * changing them gives a new name, so the replacement is created before the old
+ * budget is deleted. The limit and the filter update in place and keep the name.
  */
 export class CostBudget extends Construct {
   readonly budget: budgets.CfnBudget;
 
   constructor(scope: Construct, id: string, props: CostBudgetProps) {
     super(scope, id);
+    const notificationsWithSubscribers = BUDGET_NOTIFICATIONS.map(({ threshold, type }) => ({
+      notification: { notificationType: type, comparisonOperator: 'GREATER_THAN', threshold, thresholdType: 'PERCENTAGE' },
+      subscribers: [{ subscriptionType: 'EMAIL', address: props.alertEmail }],
+    }));
     this.budget = new budgets.CfnBudget(this, 'Budget', {
       budget: {
-        budgetName: props.budgetName,
+        budgetName: `${props.budgetNamePrefix}-${shortHash(notificationsWithSubscribers)}`,
         budgetType: 'COST',
         timeUnit: 'MONTHLY',
         budgetLimit: { amount: props.monthlyUsd, unit: 'USD' },
         filterExpression: { tags: { key: props.tagKey, values: [props.tagValue], matchOptions: ['EQUALS'] } },
       },
-      notificationsWithSubscribers: BUDGET_NOTIFICATIONS.map(({ threshold, type }) => ({
-        notification: { notificationType: type, comparisonOperator: 'GREATER_THAN', threshold, thresholdType: 'PERCENTAGE' },
-        subscribers: [{ subscriptionType: 'EMAIL', address: props.alertEmail }],
-      })),
+      notificationsWithSubscribers,
     });
   }
 }

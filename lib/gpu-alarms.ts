@@ -81,10 +81,15 @@ export class GpuAlarms extends Construct {
       evaluationPeriods: 1,
     });
     const sizeGb = settings.bucketSizeAlarmGb;
+    // S3 reports BucketSizeBytes once a day (S3 User Guide, "Amazon S3 daily storage metrics for buckets
+    // in CloudWatch", https://docs.aws.amazon.com/AmazonS3/latest/userguide/metrics-dimensions.html),
+    // late and timestamped at the start of its day. FILL(m, 0) turned each not-yet-reported day into 0,
+    // so the alarm only ever saw 0. SUM over the classes adds whichever have a datapoint; a day without
+    // any keeps the alarm's state (ignore) until its datapoint arrives.
     this.add('BucketTooLarge', {
       alarmDescription: `The asset bucket holds more than ${sizeGb} GB. Review generated/ and old model versions.`,
       metric: new cw.MathExpression({
-        expression: `(${Object.keys(BUCKET_STORAGE_TYPES).map((k) => `FILL(${k.toLowerCase()}, 0)`).join(' + ')}) / 1073741824`,
+        expression: `SUM([${Object.keys(BUCKET_STORAGE_TYPES).map((k) => k.toLowerCase()).join(', ')}]) / 1073741824`,
         usingMetrics: Object.fromEntries(
           Object.entries(BUCKET_STORAGE_TYPES).map(([k, type]) => [k.toLowerCase(), metrics.bucketSize(type)]),
         ),
@@ -94,6 +99,7 @@ export class GpuAlarms extends Construct {
       threshold: sizeGb,
       comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,
+      treatMissingData: cw.TreatMissingData.IGNORE,
     });
 
     if (settings.autoStopOnWatcherFailure) {

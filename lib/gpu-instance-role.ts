@@ -6,6 +6,7 @@ import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { assetObjectReadStatement } from './asset-access';
 import { ASSET_PREFIXES } from './asset-bucket';
+import { INSTANCE_TAG_KEYS } from './gpu-instance-tags';
 import { CW_AGENT_NAMESPACE } from './gpu-metrics';
 import { acknowledge, wildcardResourceFinding } from './nag';
 
@@ -51,11 +52,13 @@ export class GpuInstanceRole extends Construct {
         sid: 'ListOwnPrefixes',
         actions: ['s3:ListBucket'],
         resources: [bucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': [models, workflows, generated].map((p) => `${p}*`) }, ...ownAccount },
+        conditions: { StringLike: { 's3:prefix': [models, workflows, generated, IMAGE_CACHE_PREFIX].map((p) => `${p}*`) }, ...ownAccount },
       }),
     );
     const readOnly = [bucket.arnForObjects(`${models}*`), bucket.arnForObjects(`${workflows}*`)];
     const writeOnly = [bucket.arnForObjects(`${generated}*`)];
+    // The ComfyUI image cache: every wake reads it, the first wake of a release writes it.
+    const imageCache = [bucket.arnForObjects(`${IMAGE_CACHE_PREFIX}*`)];
     this.role.addToPolicy(
       new iam.PolicyStatement({ sid: 'ReadModelsAndWorkflows', actions: ['s3:GetObject'], resources: readOnly, conditions: ownAccount }),
     );
@@ -68,12 +71,20 @@ export class GpuInstanceRole extends Construct {
         conditions: ownAccount,
       }),
     );
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ImageCache',
+        actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
+        resources: imageCache,
+        conditions: ownAccount,
+      }),
+    );
     this.role.addToPolicy(new iam.PolicyStatement({ sid: 'SessionManager', actions: SESSION_MANAGER_ACTIONS, resources: ['*'] }));
     this.instanceProfile = new iam.InstanceProfile(this, 'InstanceProfile', { role: this.role });
 
     acknowledge(
       this.role.node.findChild('DefaultPolicy'),
-      ...[...readOnly, ...writeOnly].map((resource) => ({
+      ...[...readOnly, ...writeOnly, ...imageCache].map((resource) => ({
         id: wildcardResourceFinding(this, resource),
         reason: 'Object wildcard limited to one prefix of the asset bucket: the GPU syncs every model and workflow under it and writes images of names it cannot know ahead.',
       })),
@@ -112,29 +123,62 @@ export class GpuInstanceRole extends Construct {
     );
   }
 
-  /** Lets the instance download exactly this bootstrap bundle (one object, no wildcard). */
-  allowBootstrapDownload(asset: s3assets.Asset): void {
-    this.role.addToPolicy(assetObjectReadStatement('ReadBootstrapScripts', asset));
+  /** Lets the instance download exactly these CDK assets (the scripts and the image's build context; no wildcard). */
+  allowBootstrapDownload(...assets: s3assets.Asset[]): void {
+    this.role.addToPolicy(assetObjectReadStatement('ReadBootstrapAssets', ...assets));
   }
 
   /**
-   * Idle shutdown: the instance finds its fleet through its own tags and lowers
-   * that fleet's target capacity. ModifySpotFleetRequest is allowed on this
-   * one fleet request ARN and nothing else.
+   * Idle shutdown of one instance (assets/user-data/idle-watcher.sh): the instance tags itself
+   * as leaving, sets its fleet's target capacity to the instances that stay (the fleet never
+   * terminates on a lower target), then terminates itself. It also tags its boot phases.
+   * ModifySpotFleetRequest is allowed on this one fleet request; tags and termination only on
+   * instances of this fleet (IAM has no documented key for "the calling instance itself", so a
+   * box could end a peer of its own fleet, which the same role could already do through the
+   * fleet's capacity), and only the two tag keys the scripts write.
    */
-  allowIdleShutdown(fleetArn: string): void {
+  allowLeavingFleet(fleetId: string, fleetArn: string): void {
     // A separate policy, not the role's default one: the launch template depends on the
     // default policy, and the fleet depends on the launch template (that would be a cycle).
+    const instances = Stack.of(this).formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
+    const ownFleet = { 'ec2:ResourceTag/aws:ec2spot:fleet-request-id': fleetId };
     const policy = new iam.Policy(this, 'IdleShutdown', {
       roles: [this.role],
       statements: [
-        new iam.PolicyStatement({ sid: 'ScaleOwnFleetToZero', actions: ['ec2:ModifySpotFleetRequest'], resources: [fleetArn] }),
-        new iam.PolicyStatement({ sid: 'FindOwnFleet', actions: ['ec2:DescribeTags'], resources: ['*'] }),
+        new iam.PolicyStatement({ sid: 'SetOwnFleetCapacity', actions: ['ec2:ModifySpotFleetRequest'], resources: [fleetArn] }),
+        new iam.PolicyStatement({
+          sid: 'FindOwnFleetAndPeers',
+          actions: ['ec2:DescribeTags', 'ec2:DescribeSpotFleetInstances'],
+          resources: ['*'],
+        }),
+        new iam.PolicyStatement({
+          sid: 'TagOwnFleetInstances',
+          actions: ['ec2:CreateTags'],
+          resources: [instances],
+          conditions: { StringEquals: ownFleet, 'ForAllValues:StringEquals': { 'aws:TagKeys': [...INSTANCE_TAG_KEYS] } },
+        }),
+        new iam.PolicyStatement({
+          sid: 'TerminateOwnFleetInstances',
+          actions: ['ec2:TerminateInstances'],
+          resources: [instances],
+          conditions: { StringEquals: ownFleet },
+        }),
       ],
     });
-    acknowledge(policy, {
-      id: wildcardResourceFinding(this, '*'),
-      reason: 'ec2:DescribeTags has no resource-level permissions; the instance reads its own aws:ec2spot:fleet-request-id tag, which instance metadata is not documented to expose.',
-    });
+    acknowledge(
+      policy,
+      {
+        id: wildcardResourceFinding(this, '*'),
+        reason:
+          'ec2:DescribeTags and ec2:DescribeSpotFleetInstances have no resource-level permissions; the instance reads its own aws:ec2spot:fleet-request-id tag (not documented in instance metadata) and its peers.',
+      },
+      {
+        id: wildcardResourceFinding(this, instances),
+        reason: 'Instance ids are not known ahead; limited by condition to the instances of this fleet (and to two tag keys for CreateTags).',
+      },
+    );
   }
 }
+
+/** Where the ComfyUI image cache lives in the asset bucket (assets/user-data/comfyui-image.sh). */
+export const IMAGE_CACHE_PREFIX = `${ASSET_PREFIXES.cache}comfyui/`;

@@ -18,10 +18,15 @@ export interface GpuSpotFleetProps {
 }
 
 /**
- * The Spot Fleet that runs the GPU: `maintain` with stop-on-interruption, so
- * an interrupted instance keeps its root volume and can come back, and so its
- * capacity can be changed at run time (ModifySpotFleetRequest works only on
- * maintain fleets). Scaling to zero means lowering the target capacity.
+ * The Spot Fleet that runs the GPU: `maintain`, so its capacity can be changed
+ * at run time (ModifySpotFleetRequest works only on maintain fleets).
+ *
+ * Interrupted instances terminate: every wake starts a fresh instance from the
+ * image cache anyway, and a stopped one would keep its root volume billing while
+ * the fleet launches a replacement elsewhere (EC2 User Guide, "Stop interrupted
+ * Spot Instances"). Lowering the target never terminates anything
+ * (`noTermination`): an idle box removes only itself (idle-watcher.sh), and
+ * `gpu stop` asks for termination explicitly when it scales the whole fleet to 0.
  *
  * CloudFormation replaces a Spot Fleet (terminating its instances) on any
  * change except TargetCapacity, ExcessCapacityTerminationPolicy and Context;
@@ -62,9 +67,9 @@ export class GpuSpotFleet extends Construct {
         type: 'maintain',
         iamFleetRole: this.fleetRole.roleArn,
         allocationStrategy: 'priceCapacityOptimized',
-        instanceInterruptionBehavior: 'stop',
+        instanceInterruptionBehavior: 'terminate',
         targetCapacity: props.initialCapacity,
-        excessCapacityTerminationPolicy: 'default',
+        excessCapacityTerminationPolicy: 'noTermination',
         spotPrice: props.maxSpotPriceUsd?.toFixed(4),
         launchTemplateConfigs: [
           {

@@ -2,14 +2,15 @@ import { Duration } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import * as path from 'node:path';
+import { bundleFunction, FUNCTION_RUNTIME } from './function-bundle';
 import { acknowledge, wildcardResourceFinding } from './nag';
 import { removalPolicyOf, type RemovalSetting } from './removal';
 
 export interface SmallFunctionProps {
-  /** Folder under assets/lambda/ holding index.js (plain Node.js, SDK v3 from the runtime), or ready-made code. */
-  readonly code: string | lambda.Code;
+  /** The function's folder under assets/lambda/ (its index.ts is bundled by esbuild; SDK v3 from the runtime). */
+  readonly code: string;
   /** Default `index.handler`. */
   readonly handler?: string;
   /** Default 30 seconds. */
@@ -17,6 +18,8 @@ export interface SmallFunctionProps {
   readonly description: string;
   readonly environment: Record<string, string>;
   readonly removalPolicy: RemovalSetting;
+  /** Where an asynchronous invocation goes after Lambda's two retries failed (event plus error attributes). */
+  readonly deadLetterQueue?: sqs.IQueue;
 }
 
 /**
@@ -36,15 +39,16 @@ export class SmallFunction extends Construct {
     });
     this.role = new iam.Role(this, 'Role', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: props.description });
     this.function = new lambda.Function(this, 'Function', {
-      runtime: lambda.Runtime.NODEJS_24_X,
+      runtime: FUNCTION_RUNTIME,
       handler: props.handler ?? 'index.handler',
-      code: typeof props.code === 'string' ? lambda.Code.fromAsset(path.join(__dirname, '..', 'assets', 'lambda', props.code)) : props.code,
+      code: lambda.Code.fromAsset(bundleFunction(props.code)),
       description: props.description,
       timeout: props.timeout ?? Duration.seconds(30),
       memorySize: 128,
       role: this.role,
       logGroup,
       environment: props.environment,
+      deadLetterQueue: props.deadLetterQueue,
     });
     logGroup.grantWrite(this.role);
     acknowledge(this.role.node.findChild('DefaultPolicy'), {

@@ -15,7 +15,6 @@ import { acknowledge, managedPolicyFinding, wildcardResourceFinding } from './na
 import { SmallFunction } from './small-function';
 import { renderBundle, requiredSecrets } from './vps/bundle';
 import { bundleSettingsFor } from './vps/bundle-settings';
-import { buildVpsHandler } from './vps/custom-resource/build';
 import { VPS_DEPLOYMENT_TYPE, type VpsResourceProperties } from './vps/custom-resource/properties';
 import { GATE_LAMBDA_TIMEOUT_SECONDS } from './vps/gate-budget';
 import { removalPolicyOf } from './removal';
@@ -61,10 +60,9 @@ export class VpsDeployment extends Construct {
     });
     const sshKey = secretsmanager.Secret.fromSecretNameV2(this, 'SshKey', vps.sshKeySecretName);
 
-    const code = lambda.Code.fromAsset(buildVpsHandler());
     const handler = (name: string, description: string) => {
       const fn = new SmallFunction(this, name, {
-        code,
+        code: 'vps-deployment',
         handler: `index.${name === 'OnEvent' ? 'onEvent' : 'isComplete'}`,
         timeout: Duration.seconds(GATE_LAMBDA_TIMEOUT_SECONDS),
         description,

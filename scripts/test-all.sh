@@ -13,10 +13,57 @@ missing=()
 command -v shellcheck >/dev/null || missing+=(shellcheck)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+# npm ci builds the Lambda runtime interface client (aws-lambda-ric) from its source.
+command -v cmake >/dev/null || missing+=(cmake)
+command -v make >/dev/null || missing+=(make)
+command -v g++ >/dev/null || missing+=(g++)
+# The VPS stack's real servers (test/vps/real-*.test.ts), run in namespaces by util-linux.
+[ -x /usr/lib/postgresql/15/bin/postgres ] || missing+=(postgresql-15)
+[ -f /usr/include/postgresql/15/server/postgres.h ] || missing+=(postgresql-server-dev-15)
+command -v redis-server >/dev/null || missing+=(redis-server)
+command -v curl >/dev/null || missing+=(curl)
+command -v openssl >/dev/null || missing+=(openssl)
+command -v ip >/dev/null || missing+=(iproute2)
+command -v dpkg-source >/dev/null || missing+=(dpkg-dev)
+command -v gcc >/dev/null || missing+=(gcc)
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   sudo_if_needed apt-get update -qq
   sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# What Debian 12 lacks for those tests, from Debian 13 through apt itself (its own
+# lists in .venv-test-tools/, checked against the Debian archive key), never installed
+# as packages: nginx 1.26 (Debian 12's 1.22 predates `http2 on`) and Compose v2 (Debian
+# 12 has only Compose v1) unpacked into .venv-test-tools/debian, and pgvector 0.8.0 built
+# from Debian 13's source package against PostgreSQL 15 (no Debian 12 package exists).
+debian=.venv-test-tools/debian
+if [ ! -x "$debian/usr/sbin/nginx" ] || [ ! -x "$debian/usr/libexec/docker/cli-plugins/docker-compose" ] \
+  || [ ! -f /usr/share/postgresql/15/extension/vector.control ]; then
+  apt_dir=$PWD/.venv-test-tools/apt-trixie
+  mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/none" "$debian"
+  # The machine's own Debian mirror (the first main-archive URI of its apt sources), suite trixie.
+  mirror=$(sed -n 's/^URIs: *//p; s/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) .*/\2/p' \
+    /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list /etc/apt/sources.list 2>/dev/null |
+    grep -v -- '-security' | grep '/debian/\{0,1\}$' | head -n 1)
+  [ -n "$mirror" ] || { echo "no Debian mirror found in /etc/apt/sources.list*: cannot fetch the Debian 13 test tools" >&2; exit 1; }
+  for kind in deb deb-src; do
+    echo "$kind [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main"
+  done > "$apt_dir/sources.list"
+  trixie=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=$apt_dir/none" -o "Dir::State::Lists=$apt_dir/lists"
+    -o "Dir::Cache=$apt_dir/cache" -o "Dir::Etc::PreferencesParts=$apt_dir/none" -o APT::Sandbox::User=root)
+  echo "fetching nginx, docker-compose and the pgvector source from Debian 13 into .venv-test-tools"
+  apt-get "${trixie[@]}" update -qq
+  (
+    cd "$apt_dir"
+    rm -rf ./*.deb pgvector*
+    apt-get "${trixie[@]}" download -qq nginx nginx-common docker-compose
+    apt-get "${trixie[@]}" source -qq --download-only pgvector
+    for deb in ./*.deb; do dpkg-deb -x "$deb" "$PWD/../debian"; done
+    dpkg-source -x ./pgvector_*.dsc pgvector-src >/dev/null
+    make -s -C pgvector-src PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+    sudo_if_needed make -s -C pgvector-src install PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
+  )
 fi
 
 # cfn-lint and moto (a local EC2/S3/CloudFormation/Secrets Manager/Cost Explorer API for the

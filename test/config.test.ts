@@ -57,6 +57,15 @@ describe('validation rejects bad input with field, value and what is allowed', (
   test('an ARM GPU type the x86 DLAMI cannot boot', () =>
     expectRejected(devWith((c) => (c.gpu = { instanceTypes: ['g5g.xlarge'] })), 'gpu.instanceTypes.0', '"g5g.xlarge"', /x86_64 NVIDIA/));
 
+  test('a p3 (V100), which the Base OSS Nvidia Driver DLAMI does not support, with the reason', () => {
+    expectRejected(
+      devWith((c) => (c.gpu = { instanceTypes: ['g4dn.xlarge', 'p3.2xlarge'] })),
+      'gpu.instanceTypes.1',
+      '"p3.2xlarge"',
+      /family g4dn, g5, g6, g6e, gr6, p4d, p5 .*; not p3: its NVIDIA V100 .* needs a Turing \(g4dn\) or newer GPU/,
+    );
+  });
+
   test.each([4, 241, 7.5])('idle minutes %p', (minutes) =>
     expectRejected(devWith((c) => (c.gpu = { idleMinutes: minutes })), 'gpu.idleMinutes', String(minutes), /a whole number from 5 to 240 minutes/));
 
@@ -103,7 +112,17 @@ describe('validation rejects bad input with field, value and what is allowed', (
     expectRejected(devWith((c) => (c.storage = { abortMultipartDays: 0.5 })), 'storage.abortMultipartDays', '0.5', /a whole number from 1 to 365 days/));
 
   test('an image tag that is not pinned', () =>
-    expectRejected(devWith((c) => (c.gpu = { comfyuiImage: 'yanwk/comfyui-boot:latest' })), 'gpu.comfyuiImage', '"yanwk/comfyui-boot:latest"', /never latest/));
+    expectRejected(
+      devWith((c) => (c.vps = { ...c.vps!, mcpGatewayImage: 'example/gateway:latest', hostnames: { ...c.vps!.hostnames!, mcp: 'mcp.example.com' } })),
+      'vps.mcpGatewayImage',
+      '"example/gateway:latest"',
+      /never latest/,
+    ));
+
+  test('the ComfyUI image is no longer configurable (it is built from assets/comfyui/, pinned there): an old config says so', () => {
+    const run = devWith((c) => (c.gpu = { comfyuiImage: 'yanwk/comfyui-boot:cu124-slim-20241021' } as never));
+    expect(run).toThrow(/gpu: unknown field\(s\) "comfyuiImage"/);
+  });
 
   test('a missing required field', () =>
     expectRejected(devWith((c) => delete c.alertEmail), 'alertEmail', 'missing', /an e-mail address/));

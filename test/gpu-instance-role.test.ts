@@ -25,18 +25,25 @@ describe('GPU instance role', () => {
   };
   const ownAccount = { StringEquals: { 's3:ResourceAccount': { Ref: 'AWS::AccountId' } } };
 
-  test('reads models/ and workflows/, only writes generated/, lists only those prefixes, deletes nothing, all in its own account', () => {
-    const s3 = statements().filter((s: any) => /^(ListOwnPrefixes|ReadModelsAndWorkflows|WriteGenerated)$/.test(s.Sid));
+  test('reads models/ and workflows/, only writes generated/, reads and writes the image cache, lists only those prefixes, deletes nothing, all in its own account', () => {
+    const s3 = statements().filter((s: any) => /^(ListOwnPrefixes|ReadModelsAndWorkflows|WriteGenerated|ImageCache)$/.test(s.Sid));
     expect(s3).toEqual([
       {
         Sid: 'ListOwnPrefixes',
         Effect: 'Allow',
         Action: 's3:ListBucket',
         Resource: { 'Fn::Join': ['', BUCKET_ARN] },
-        Condition: { StringLike: { 's3:prefix': ['models/*', 'workflows/*', 'generated/*'] }, ...ownAccount },
+        Condition: { StringLike: { 's3:prefix': ['models/*', 'workflows/*', 'generated/*', 'cache/comfyui/*'] }, ...ownAccount },
       },
       { Sid: 'ReadModelsAndWorkflows', Effect: 'Allow', Action: 's3:GetObject', Resource: [objects('models/'), objects('workflows/')], Condition: ownAccount },
       { Sid: 'WriteGenerated', Effect: 'Allow', Action: ['s3:AbortMultipartUpload', 's3:PutObject'], Resource: objects('generated/'), Condition: ownAccount },
+      {
+        Sid: 'ImageCache',
+        Effect: 'Allow',
+        Action: ['s3:AbortMultipartUpload', 's3:GetObject', 's3:PutObject'],
+        Resource: objects('cache/comfyui/'),
+        Condition: ownAccount,
+      },
     ]);
     expect(JSON.stringify(statements())).not.toMatch(/"s3:\*"|s3:Delete|ssm:GetParameter|"logs:\*"/);
   });

@@ -65,13 +65,14 @@ describe('launch template', () => {
 describe('Spot Fleet', () => {
   const config = () => only('AWS::EC2::SpotFleet').SpotFleetRequestConfigData;
 
-  test('maintain, stop on interruption, price-capacity-optimized, starting at 0', () => {
+  test('maintain, terminate on interruption, price-capacity-optimized, starting at 0, never terminating on a lower target', () => {
+    // noTermination: a lower target must not pick a busy box; idle boxes leave by themselves.
     expect(config()).toMatchObject({
       Type: 'maintain',
-      InstanceInterruptionBehavior: 'stop',
+      InstanceInterruptionBehavior: 'terminate',
       AllocationStrategy: 'priceCapacityOptimized',
       TargetCapacity: 0,
-      ExcessCapacityTerminationPolicy: 'default',
+      ExcessCapacityTerminationPolicy: 'noTermination',
     });
     expect(config().SpotPrice).toBeUndefined();
   });
@@ -128,7 +129,7 @@ describe('Spot Fleet', () => {
   });
 
   test('a user-data change makes a new launch-template version but leaves the fleet untouched (no replacement)', () => {
-    const changed = partOf(synthesizedDevWith((c) => (c.gpu = { comfyuiImage: 'yanwk/comfyui-boot:cu124-slim-20250101', idleMinutes: 30 })), 'Gpu');
+    const changed = partOf(synthesizedDevWith((c) => (c.gpu = { idleMinutes: 30, bootGraceMinutes: 12 })), 'Gpu');
     const fleetOf = (t: typeof gpu) => Object.values(t.findResources('AWS::EC2::SpotFleet'))[0];
     const userDataOf = (t: typeof gpu) => JSON.stringify(Object.values(t.findResources('AWS::EC2::LaunchTemplate'))[0].Properties.LaunchTemplateData.UserData);
     expect(userDataOf(changed)).not.toEqual(userDataOf(gpu));
@@ -158,43 +159,58 @@ describe('user data', () => {
     expect(script.startsWith('#!/bin/bash\n')).toBe(true);
     for (const line of [
       'ENV_NAME=dev',
-      'COMFYUI_IMAGE=yanwk/comfyui-boot:cu124-slim-20241021',
+      'COMFYUI_UID=1000',
       'IDLE_MINUTES=15',
       'IDLE_GPU_UTIL_PERCENT=5',
       'BOOT_GRACE_MINUTES=10',
       'METRIC_NAMESPACE=AiAssets/Gpu',
-      'LOG_GROUP=/aiassets/dev/gpu',
       'ASSET_BUCKET=aiassets-dev-assets-123456789012-ap-southeast-2',
     ]) {
       expect(script).toContain(`\n${line}\n`);
     }
     expect(script).toMatch(/aws s3 cp .* s3:\/\/\S+\/\S+\.zip \/opt\/comfyui\/bootstrap.zip/);
     expect(script).toContain('bash /opt/comfyui/bootstrap/install.sh');
+    // The image is named and cached by the content hash of its build context (assets/comfyui/).
+    const hash = script.match(/\nCOMFYUI_IMAGE_HASH=([0-9a-f]{64})\n/)?.[1];
+    expect(hash).toBeDefined();
+    expect(script).toContain(`\nCOMFYUI_IMAGE=aiassets/comfyui:${hash!.slice(0, 16)}\n`);
+    expect(script).toMatch(new RegExp(`\nCOMFYUI_CONTEXT_URI=s3://\\S+/${hash}\\.zip\n`));
   });
 });
 
 describe('instance role additions for the GPU tier', () => {
-  test('idle shutdown may modify this fleet only, and find it through DescribeTags', () => {
+  test('leaving the fleet: capacity of this fleet only, tags and termination only on its instances, two tag keys', () => {
     const policies = gpu.findResources('AWS::IAM::Policy', { Properties: { PolicyName: Match.stringLikeRegexp('IdleShutdown') } });
     const statements = Object.values(policies).flatMap((p) => p.Properties.PolicyDocument.Statement);
+    const instances = { 'Fn::Join': ['', ['arn:aws:ec2:us-east-1:', { Ref: 'AWS::AccountId' }, ':instance/*']] };
+    const ownFleet = { 'ec2:ResourceTag/aws:ec2spot:fleet-request-id': { Ref: fleetId() } };
     expect(statements).toEqual([
       {
-        Sid: 'ScaleOwnFleetToZero',
+        Sid: 'SetOwnFleetCapacity',
         Effect: 'Allow',
         Action: 'ec2:ModifySpotFleetRequest',
         Resource: {
           'Fn::Join': ['', ['arn:aws:ec2:us-east-1:', { Ref: 'AWS::AccountId' }, ':spot-fleet-request/', { Ref: fleetId() }]],
         },
       },
-      { Sid: 'FindOwnFleet', Effect: 'Allow', Action: 'ec2:DescribeTags', Resource: '*' },
+      { Sid: 'FindOwnFleetAndPeers', Effect: 'Allow', Action: ['ec2:DescribeSpotFleetInstances', 'ec2:DescribeTags'], Resource: '*' },
+      {
+        Sid: 'TagOwnFleetInstances',
+        Effect: 'Allow',
+        Action: 'ec2:CreateTags',
+        Resource: instances,
+        Condition: { StringEquals: ownFleet, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['comfyui:leaving', 'comfyui:boot'] } },
+      },
+      { Sid: 'TerminateOwnFleetInstances', Effect: 'Allow', Action: 'ec2:TerminateInstances', Resource: instances, Condition: { StringEquals: ownFleet } },
     ]);
   });
 
-  test('the instance may read exactly its bootstrap bundle', () => {
+  test('the instance may read exactly its bootstrap bundle and the image build context', () => {
     const statements = Object.values(gpu.findResources('AWS::IAM::Policy')).flatMap((p) => p.Properties.PolicyDocument.Statement);
-    const bootstrap = statements.find((s: any) => s.Sid === 'ReadBootstrapScripts');
+    const bootstrap = statements.find((s: any) => s.Sid === 'ReadBootstrapAssets');
     expect(bootstrap.Action).toBe('s3:GetObject');
-    expect(JSON.stringify(bootstrap.Resource)).toMatch(/\/[a-f0-9]{64}\.zip"/);
+    expect(bootstrap.Resource).toHaveLength(2);
+    for (const resource of bootstrap.Resource) expect(JSON.stringify(resource)).toMatch(/\/[a-f0-9]{64}\.zip"/);
   });
 });
 
@@ -216,6 +232,27 @@ describe('Spot interruption alerts', () => {
     gpu.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
     gpu.hasResourceProperties('AWS::SNS::TopicPolicy', {
       PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } })]) },
+    });
+  });
+});
+
+describe('host log group and alert key (teardown then redeploy; confused deputy)', () => {
+  test('the host settings name the host log group the stack created (its name carries the stack id)', () => {
+    const [logicalId] = Object.keys(gpu.findResources('AWS::Logs::LogGroup', { Properties: { LogGroupName: Match.objectLike({ 'Fn::Join': Match.anyValue() }) } }));
+    expect(logicalId).toMatch(/^BootstrapHostLogs/);
+    const [, parts] = only('AWS::EC2::LaunchTemplate').LaunchTemplateData.UserData['Fn::Base64']['Fn::Join'];
+    const at = parts.findIndex((p: unknown) => typeof p === 'string' && p.endsWith('\nLOG_GROUP='));
+    expect(parts[at + 1]).toEqual({ Ref: logicalId });
+    gpu.hasOutput('HostLogGroup', { Value: { Ref: logicalId } });
+  });
+
+  test("CloudWatch alarms may use the alert key only from this stack's account (aws:SourceAccount)", () => {
+    const [key] = Object.values(gpu.findResources('AWS::KMS::Key'));
+    const statement = key.Properties.KeyPolicy.Statement.find((s: any) => s.Sid === 'AllowCloudWatchAlarms');
+    expect(statement).toMatchObject({
+      Principal: { Service: 'cloudwatch.amazonaws.com' },
+      Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+      Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
     });
   });
 });

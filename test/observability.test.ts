@@ -1,5 +1,8 @@
-import { Match } from 'aws-cdk-lib/assertions';
-import { partOf, synthesizedDevWith, templateOf } from './support/synth';
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { compareAssemblies } from '../lib/diff/compare';
+import { GPU_FINGERPRINT_METADATA } from '../lib/stacks/observability-stack';
+import type { SynthResult } from '../lib/synth';
+import { partOf, synthesized, synthesizedDevWith, templateOf } from './support/synth';
 
 const obs = templateOf('dev', 'Observability');
 const alarms = () => Object.values(obs.findResources('AWS::CloudWatch::Alarm')).map((a) => a.Properties as Record<string, any>);
@@ -18,11 +21,11 @@ function dashboardBody(): any {
 }
 
 describe('alarms', () => {
-  test('six alarms, each to the alert topic, missing data not breaching, with a description that says what to do', () => {
+  test('six alarms, each to the alert topic, missing data not breaching (but the daily bucket size), with a description that says what to do', () => {
     expect(alarms()).toHaveLength(6);
     for (const a of alarms()) {
       expect(a.AlarmActions).toEqual([{ 'Fn::GetStackOutput': expect.objectContaining({ StackName: 'AiAssets-dev-Gpu' }) }]);
-      expect(a.TreatMissingData).toBe('notBreaching');
+      expect(a.TreatMissingData).toBe(a.AlarmDescription.startsWith('The asset bucket') ? 'ignore' : 'notBreaching');
       expect(a.AlarmDescription.length).toBeGreaterThan(60);
     }
   });
@@ -62,8 +65,19 @@ describe('alarms', () => {
 
   test('the bucket grew past the configured size (all storage classes, in GB)', () => {
     const a = alarm('BucketTooLarge');
-    expect(expressionOf(a)).toBe('(FILL(standard, 0) + FILL(standard_ia, 0) + FILL(glacier_ir, 0)) / 1073741824');
+    expect(expressionOf(a)).toBe('SUM([standard, standard_ia, glacier_ir]) / 1073741824');
     expect(a).toMatchObject({ Threshold: 200, ComparisonOperator: 'GreaterThanThreshold' });
+  });
+
+  test('the bucket alarm reads the daily S3 size as reported: 1-day periods, no FILL, a day without data keeps the state', () => {
+    // S3 reports BucketSizeBytes once a day, late (S3 User Guide, "Amazon S3 daily storage metrics for buckets
+    // in CloudWatch"): FILL(…, 0) made every not-yet-reported day a 0, so the alarm never fired.
+    const a = alarm('BucketTooLarge');
+    expect(expressionOf(a)).not.toContain('FILL');
+    const stats = a.Metrics.filter((m: any) => m.MetricStat).map((m: any) => m.MetricStat);
+    expect(stats).toHaveLength(3);
+    for (const stat of stats) expect(stat).toMatchObject({ Period: 86400, Metric: { MetricName: 'BucketSizeBytes', Namespace: 'AWS/S3' } });
+    expect(a.TreatMissingData).toBe('ignore');
   });
 
   test('optionally, a function scales the fleet to 0 when the watcher failed', () => {
@@ -126,11 +140,75 @@ describe('dashboard', () => {
   });
 });
 
+/** dev with one config change, without the Vps stack (not needed for what these tests compare). */
+const devWithout = (change: (raw: any) => void): SynthResult =>
+  synthesizedDevWith((c) => {
+    change(c);
+    delete c.vps.hostKeySha256;
+  });
+
+/** What deploying `head` over `base` does to the resources of one stack, per lib/diff (cloudformation-diff + service spec). */
+function impacts(base: SynthResult, head: SynthResult, part: string): Record<string, string> {
+  const pick = (r: SynthResult) => Object.fromEntries(Object.entries(r.templates).filter(([name]) => name.endsWith(`-${part}`)));
+  const [diff] = compareAssemblies({ dev: pick(base) }, { dev: pick(head) });
+  return Object.fromEntries((diff?.change.resources ?? []).map((r) => [`${r.type} ${r.logicalId}`, r.impact]));
+}
+
+const fingerprints = (t: Template) => new Set(Object.values(t.toJSON().Resources).map((r: any) => r.Metadata?.[GPU_FINGERPRINT_METADATA]));
+
+describe('alarms and dashboard follow the fleet across replacements', () => {
+  // Fn::GetStackOutput is resolved only when the Observability stack is updated, and cdk deploy skips a stack
+  // whose template did not change: a replaced fleet must change this template, a capacity change must not.
+  const base = () => synthesized('dev');
+
+  test('every resource carries one replacement fingerprint of the Gpu stack', () => {
+    const values = fingerprints(obs);
+    expect(values.size).toBe(1);
+    expect([...values][0]).toMatch(/^[0-9a-f]{12}$/);
+  });
+
+  test.each([
+    ['the instance types', (c: any) => (c.gpu = { ...c.gpu, instanceTypes: ['g5.xlarge'] }), /AWS::EC2::SpotFleet/],
+    ['the VPC CIDR', (c: any) => (c.network = { ...c.network, vpcCidr: '10.41.0.0/16' }), /AWS::EC2::Subnet/],
+    ['the max Spot price', (c: any) => (c.gpu = { ...c.gpu, maxSpotPriceUsd: 0.5 }), /AWS::EC2::SpotFleet/],
+    ['the cost-center tag', (c: any) => (c.costCenter = 'Research'), /AWS::EC2::SpotFleet/],
+  ])('changing %s replaces the fleet (or what it runs in) and changes the Observability template', (_what, change, replaced) => {
+    const head = devWithout(change);
+    const gpu = Object.entries(impacts(base(), head, 'Gpu'));
+    expect(gpu.filter(([, impact]) => impact === 'replace').map(([id]) => id).join('\n')).toMatch(replaced);
+    expect(fingerprints(partOf(head, 'Observability'))).not.toEqual(fingerprints(obs));
+    expect(impacts(base(), head, 'Observability')).not.toEqual({});
+  });
+
+  test('a capacity-only change updates the fleet in place and leaves the Observability template as it was', () => {
+    const head = devWithout((c) => (c.gpu = { ...c.gpu, initialCapacity: 1 }));
+    expect(Object.values(impacts(base(), head, 'Gpu'))).toEqual(['update']);
+    expect(partOf(head, 'Observability').toJSON()).toEqual(obs.toJSON());
+  });
+});
+
 describe('budget', () => {
+  test('a changed alert e-mail replaces the budget under a new name (a replacement under the old name fails); the amount updates in place', () => {
+    const name = (t: Template) => Object.values(t.findResources('AWS::Budgets::Budget'))[0].Properties.Budget.BudgetName;
+    const base = synthesized('dev');
+    const newMail = devWithout((c) => (c.alertEmail = 'oncall@example.com'));
+    expect(Object.entries(impacts(base, newMail, 'Observability')).filter(([id]) => id.startsWith('AWS::Budgets::Budget'))).toEqual([
+      [expect.any(String), 'replace'],
+    ]);
+    expect(name(partOf(newMail, 'Observability'))).not.toBe(name(obs));
+    expect(name(partOf(newMail, 'Observability'))).toMatch(/^AiAssets-dev-monthly-[0-9a-f]{12}$/);
+
+    const moreMoney = devWithout((c) => (c.monthlyBudgetUsd = 75));
+    expect(Object.entries(impacts(base, moreMoney, 'Observability')).filter(([id]) => id.startsWith('AWS::Budgets::Budget'))).toEqual([
+      [expect.any(String), 'update'],
+    ]);
+    expect(name(partOf(moreMoney, 'Observability'))).toBe(name(obs));
+  });
+
   test('monthly cost budget from config, filtered by the cost-allocation tag, e-mails at 80 % and 100 % actual and 100 % forecast', () => {
     obs.hasResourceProperties('AWS::Budgets::Budget', {
       Budget: {
-        BudgetName: 'AiAssets-dev-monthly',
+        BudgetName: Match.stringLikeRegexp('^AiAssets-dev-monthly-[0-9a-f]{12}$'),
         BudgetType: 'COST',
         TimeUnit: 'MONTHLY',
         BudgetLimit: { Amount: 50, Unit: 'USD' },

@@ -6,13 +6,18 @@ import {
   RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import { Match } from 'aws-cdk-lib/assertions';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { bundleFunction, FUNCTION_RUNTIME } from '../lib/function-bundle';
+import { SPOT_WARNING_DETAIL_TYPES } from '../lib/spot-interruption-alerts';
+import { runFunction, type FunctionRun } from './support/lambda-runtime-api';
 import { motoEnv, startMoto, type MotoServer } from './support/moto';
 import { createFleet } from './support/moto-fleet';
+import { ENVS, templateOf } from './support/synth';
 
-// The Lambda handler that forwards Spot warnings, run against a real EC2 and SNS API (moto).
-const FILTER = '../assets/lambda/spot-interruption-filter/index.js';
+// The function that forwards Spot warnings, as shipped (its bundle) and run as Lambda runs it
+// (the runtime interface client under Node.js 24), against a real EC2 and SNS API (moto).
 
 let moto: MotoServer;
 let received: string[] = [];
@@ -23,7 +28,7 @@ const saved = { ...process.env };
 
 beforeAll(async () => {
   moto = await startMoto();
-  Object.assign(process.env, motoEnv(moto.endpoint));
+  Object.assign(process.env, motoEnv(moto.endpoint)); // for this file's own clients
   sink = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
@@ -74,15 +79,24 @@ function warning(instanceId: string) {
   };
 }
 
+async function invoke(event: object, env: Record<string, string>): Promise<FunctionRun> {
+  const run = await runFunction(
+    { codeDir: bundleFunction('spot-interruption-filter'), handler: 'index.handler', runtime: FUNCTION_RUNTIME.name, environment: { ...motoEnv(moto.endpoint), ...env } },
+    [event],
+  );
+  expect(run.initError).toBeUndefined();
+  expect(run.results).toHaveLength(1);
+  return run;
+}
+
 async function runFilter(event: object, env: Record<string, string>) {
-  Object.assign(process.env, env);
-  jest.resetModules();
-  const { handler } = require(FILTER);
-  return handler(event, {});
+  const run = await invoke(event, env);
+  expect(run.results[0].error).toBeUndefined();
+  return run.results[0].response as { forwarded: boolean; instanceId?: string; reason?: string };
 }
 
 async function waitForDelivery(count: number): Promise<void> {
-  for (let i = 0; i < 50 && received.filter((b) => b.includes('"Notification"')).length < count; i += 1) {
+  for (let i = 0; i < 200 && received.filter((b) => b.includes('"Notification"')).length < count; i += 1) {
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -113,4 +127,63 @@ test('an instance outside any fleet is ignored', async () => {
   const run = await ec2.send(new RunInstancesCommand({ ImageId: ami, MinCount: 1, MaxCount: 1 }));
   const result = await runFilter(warning(run.Instances![0].InstanceId!), { FLEET_ID: 'sfr-1', TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:none', ENV_NAME: 'dev' });
   expect(result).toEqual({ forwarded: false, reason: expect.stringContaining('is not in this fleet') });
+});
+
+test('a publish that fails fails the invocation, so Lambda retries it and then dead-letters it', async () => {
+  const { fleetId, instanceId } = await fleetWithOneInstance();
+  const run = await invoke(warning(instanceId), { FLEET_ID: fleetId, TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:deleted-topic', ENV_NAME: 'dev' });
+  expect(run.results[0].error).toMatchObject({ errorType: 'NotFoundException' });
+});
+
+test('a function without its fleet id fails loudly, naming the variable', async () => {
+  const run = await invoke(warning('i-0123456789abcdef0'), { TOPIC_ARN: 'arn:aws:sns:us-east-1:123456789012:alerts', ENV_NAME: 'dev' });
+  expect(run.results[0].error?.errorMessage).toContain('FLEET_ID is not set');
+});
+
+// What happens to a warning the function could not forward: retried, then dead-lettered with an alarm.
+describe.each(ENVS)('%s: undelivered warnings', (envName) => {
+  const gpu = templateOf(envName, 'Gpu');
+  const queues = gpu.findResources('AWS::SQS::Queue');
+  const queueId = Object.keys(queues).find((id) => id.startsWith('SpotInterruptionsDeadLetters'))!;
+  const queueArn = { 'Fn::GetAtt': [queueId, 'Arn'] };
+
+  test('an encrypted queue that keeps them 14 days and accepts TLS only', () => {
+    expect(queues[queueId].Properties).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 });
+    gpu.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: queueId }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+          Match.objectLike({ Effect: 'Allow', Action: 'sqs:SendMessage', Principal: { Service: 'events.amazonaws.com' } }),
+        ]),
+      },
+    });
+  });
+
+  test('EventBridge retries a failed delivery to the function, then dead-letters it', () => {
+    gpu.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: { 'detail-type': SPOT_WARNING_DETAIL_TYPES },
+      Targets: [Match.objectLike({ RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 }, DeadLetterConfig: { Arn: queueArn } })],
+    });
+  });
+
+  test('Lambda retries a failed run of the function (twice, its default), then dead-letters it with its error', () => {
+    gpu.hasResourceProperties('AWS::Lambda::Function', { Description: Match.stringLikeRegexp('Spot interruption'), DeadLetterConfig: { TargetArn: queueArn } });
+    gpu.resourceCountIs('AWS::Lambda::EventInvokeConfig', 0);
+    gpu.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: Match.stringLikeRegexp('^SpotInterruptionsFilterRole') }],
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Action: 'sqs:SendMessage', Resource: queueArn })]) },
+    });
+  });
+
+  test('one message in the queue raises an alarm on the alert topic', () => {
+    gpu.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [queueId, 'QueueName'] } }],
+      Threshold: 0,
+      ComparisonOperator: 'GreaterThanThreshold',
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('^AlertsTopic') }],
+    });
+  });
 });

@@ -13,6 +13,7 @@ const UNTAGGABLE = new Set([
   'AWS::Lambda::Permission',
   'AWS::SNS::Subscription',
   'AWS::SNS::TopicPolicy',
+  'AWS::SQS::QueuePolicy',
   'Custom::S3AutoDeleteObjects',
   'Custom::VpcRestrictDefaultSG',
   'AWS::CloudWatch::Dashboard', // see lib/tagging.ts

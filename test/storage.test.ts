@@ -33,7 +33,7 @@ describe('asset bucket', () => {
     });
   });
 
-  test('lifecycle: generated/ to IA at 30 then Glacier IR at 90, workflows/ to IA, models/ untouched', () => {
+  test('lifecycle: generated/ to IA at 30 then Glacier IR at 90, workflows/ to IA, the image cache expires, models/ untouched', () => {
     const rules = storage.findResources('AWS::S3::Bucket', { Properties: BUCKET });
     const [bucket] = Object.values(rules);
     const lifecycle = (bucket.Properties.LifecycleConfiguration as { Rules: any[] }).Rules;
@@ -48,6 +48,7 @@ describe('asset bucket', () => {
         ],
       },
       { Id: 'workflows-to-ia', Prefix: 'workflows/', Status: 'Enabled', Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }] },
+      { Id: 'cache-expires', Prefix: 'cache/', Status: 'Enabled', ExpirationInDays: 60, NoncurrentVersionExpiration: { NoncurrentDays: 1 } },
       {
         Id: 'noncurrent-versions-and-multipart',
         Status: 'Enabled',

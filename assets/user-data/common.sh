@@ -18,6 +18,10 @@ load_env() {
   done <"$file"
   # The CLI on EC2 needs a region; the bucket and the fleet live in AWS_REGION.
   if [[ -n ${AWS_REGION:-} ]]; then export AWS_DEFAULT_REGION=$AWS_REGION; fi
+  # S3 transfer settings written by install.sh, beside the env file.
+  local cli_config
+  cli_config=$(dirname "$file")/aws-cli.conf
+  if [[ -z ${AWS_CONFIG_FILE:-} && -r $cli_config ]]; then export AWS_CONFIG_FILE=$cli_config; fi
 }
 
 require() {

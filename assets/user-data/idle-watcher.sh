@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # One idle check, run every minute by comfyui-idle.timer. After IDLE_MINUTES
-# consecutive idle minutes it sets the Spot Fleet's target capacity to 0. It
-# never powers the instance off itself: a maintain fleet would just replace it.
+# consecutive idle minutes this instance leaves its Spot Fleet, and only itself:
+#  1. it tags itself comfyui:leaving, so no peer counts it any more;
+#  2. it sets the fleet's target capacity to the number of active instances not
+#     leaving (noTermination: lowering the target never terminates a busy peer),
+#     reading the count again after each write until it stands still, so two boxes
+#     leaving in the same minute end at the right number whatever order they write in;
+#  3. it terminates itself (a maintain fleet no longer replaces it: the target
+#     already excludes it).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=common.sh
@@ -87,18 +93,48 @@ fail_scale_down() {
   exit 1
 }
 
-scale_fleet_to_zero() {
-  local iid fleet
+LEAVING_TAG=comfyui:leaving
+
+# Prints how many of the fleet's active instances are not leaving.
+staying_count() {
+  local active leaving id n=0
+  active=$(aws ec2 describe-spot-fleet-instances --spot-fleet-request-id "$1" \
+    --query 'ActiveInstances[].InstanceId' --output text) || return 1
+  [[ $active == None ]] && active=""
+  if [[ -n $active ]]; then
+    leaving=$(aws ec2 describe-tags --filters "Name=resource-id,Values=$(tr -s ' \t' ',' <<<"$active")" \
+      "Name=key,Values=$LEAVING_TAG" --query 'Tags[].ResourceId' --output text) || return 1
+    for id in $active; do
+      [[ " ${leaving//$'\t'/ } " == *" $id "* ]] || n=$((n + 1))
+    done
+  fi
+  printf '%s\n' "$n"
+}
+
+leave_fleet() {
+  local iid fleet target written=none attempt
   iid=$(instance_id) || fail_scale_down "could not read the instance id from IMDS"
   # DescribeTags, not metadata tags: aws:-prefixed tags are not promised there.
   fleet=$(retry 3 aws ec2 describe-tags --filters "Name=resource-id,Values=$iid" \
     "Name=key,Values=aws:ec2spot:fleet-request-id" --query 'Tags[0].Value' --output text) ||
     fail_scale_down "describe-tags failed for $iid"
   [[ $fleet =~ ^sfr-[0-9a-f-]+$ ]] || fail_scale_down "$iid has no Spot Fleet tag (got '$fleet')"
-  retry 3 aws ec2 modify-spot-fleet-request --spot-fleet-request-id "$fleet" --target-capacity 0 >/dev/null ||
-    fail_scale_down "modify-spot-fleet-request $fleet failed 3 times"
+  retry 3 aws ec2 create-tags --resources "$iid" --tags "Key=$LEAVING_TAG,Value=$(date -u +%s)" ||
+    fail_scale_down "could not tag $iid as leaving"
+  for attempt in 1 2 3 4 5; do
+    target=$(retry 3 staying_count "$fleet") || fail_scale_down "could not count the instances of $fleet"
+    [[ $target == "$written" ]] && break
+    retry 3 aws ec2 modify-spot-fleet-request --spot-fleet-request-id "$fleet" --target-capacity "$target" \
+      --excess-capacity-termination-policy noTermination >/dev/null ||
+      fail_scale_down "modify-spot-fleet-request $fleet failed 3 times"
+    log "leaving $fleet: target capacity $target (pass $attempt)"
+    written=$target
+  done
+  log "scale-down: $iid leaves $fleet (target $written), terminating itself"
+  # On failure the next check repeats every step: each is idempotent.
+  retry 3 aws ec2 terminate-instances --instance-ids "$iid" >/dev/null ||
+    fail_scale_down "could not terminate $iid"
   printf '%s\n' "$counter" >"$REQUESTED_FILE"
-  log "scale-down requested: $fleet target capacity 0 (instance $iid)"
   put_metric IdleShutdownActions 1
 }
 
@@ -137,11 +173,11 @@ if ((counter >= IDLE_MINUTES)); then
   if [[ $requested =~ ^[0-9]+$ ]] && ((counter < requested + IDLE_MINUTES)); then
     action=already-requested
   else
-    action=scale-to-zero
+    action=leave-fleet
   fi
 fi
 
 log "idle-check gpu=$gpu queue=${queue/ //} sessions=${sessions:-none} uptime=${uptime}s idle=$idle counter=$counter/$IDLE_MINUTES action=$action"
 put_metric IdleMinutes "$counter"
 for ((i = 0; i < signal_errors; i++)); do put_metric IdleSignalErrors 1; done
-if [[ $action == scale-to-zero ]]; then scale_fleet_to_zero; fi
+if [[ $action == leave-fleet ]]; then leave_fleet; fi

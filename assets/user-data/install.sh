@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # First-boot installer, run by the EC2 user data from the extracted asset zip.
-# Installs the scripts and systemd units, prepares the data dir, configures the
-# CloudWatch agent and starts everything. Idempotent: files are rewritten in
-# place, nothing is appended. Later boots need only systemd (units are enabled).
+# Installs the scripts and systemd units, prepares the data dir, writes the
+# CloudWatch agent's config and starts everything. Idempotent: files are rewritten
+# in place, nothing is appended. Later boots need only systemd (units are enabled).
+# Uses only what the Deep Learning Base OSS Nvidia Driver AMI ships (docker, the
+# NVIDIA container toolkit, python3, curl, gpg, the awscli v1 pip package); the
+# CloudWatch agent, which it lacks, is installed by comfyui-agent.service.
 # ROOT prefixes every path it writes, so tests can run it in a temp dir.
 set -euo pipefail
 SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -18,8 +21,6 @@ for key in ENV_NAME LOG_GROUP; do
   # These go into JSON below: plain names only, nothing to escape.
   [[ ${!key:-} =~ ^[A-Za-z0-9._/#-]+$ ]] || die "$key must be a plain name, got '${!key:-}'"
 done
-# The agent ctl is not on root's PATH by default; a stand-in earlier on PATH wins.
-PATH=$PATH:/opt/aws/amazon-cloudwatch-agent/bin
 
 BIN=$ROOT/opt/comfyui/bin
 UNIT_DIR=$ROOT/etc/systemd/system
@@ -85,13 +86,17 @@ cat >"$ROOT/etc/logrotate.d/comfyui" <<'EOF'
   copytruncate
 }
 EOF
-amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c "file:$AGENT_CONFIG"
+# The awscli's S3 transfers: more parallel requests than its default 10 for the model sync
+# and the image cache (both over the S3 gateway endpoint). Read through AWS_CONFIG_FILE.
+printf '%s\n' '[default]' 's3 =' '  max_concurrent_requests = 32' '  multipart_chunksize = 64MB' \
+  >"$(dirname "$COMFYUI_ENV_FILE")/aws-cli.conf"
 
 systemctl daemon-reload
-systemctl enable comfyui.service comfyui-output-flush.service comfyui-spot-interruption.service \
-  comfyui-idle.timer comfyui-output-sync.timer
-# --no-block: the model download runs under systemd, not inside the user data.
-systemctl start --no-block comfyui.service comfyui-output-flush.service
+systemctl enable comfyui.service comfyui-ready.service comfyui-agent.service comfyui-output-flush.service \
+  comfyui-spot-interruption.service comfyui-idle.timer comfyui-output-sync.timer
+# --no-block: the image load and the model download run under systemd, not inside the user data.
+systemctl start --no-block comfyui.service comfyui-ready.service comfyui-agent.service comfyui-output-flush.service
 # restart: a second run picks up changed scripts and timer intervals.
 systemctl restart --no-block comfyui-spot-interruption.service comfyui-idle.timer comfyui-output-sync.timer
-log "installed; ComfyUI starts after the model sync (see /var/log/comfyui/)"
+"$BIN/boot-phase.sh" bootstrap || true
+log "installed; ComfyUI starts after the image load and the model sync (see /var/log/comfyui/)"

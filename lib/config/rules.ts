@@ -76,10 +76,29 @@ export function isCidr(value: string, minPrefix: number, maxPrefix: number): boo
   return address % hostBits === 0;
 }
 
-/** x86_64 NVIDIA GPU families that the Deep Learning AMI (x86_64) supports and Spot offers. */
-export const GPU_FAMILIES = ['g4dn', 'g5', 'g6', 'g6e', 'gr6', 'p3', 'p4d', 'p5'] as const;
+/**
+ * x86_64 NVIDIA GPU families that the Base OSS Nvidia Driver DLAMI supports and Spot offers: its
+ * release notes list `supported_ec2_instances` G4dn, G5, G6, Gr6, G6e, G7e, P4d, P4de, P5, P5e, P5en, P6
+ * ("Deep Learning Base OSS Nvidia Driver GPU AMI (Ubuntu 22.04) 20260130",
+ * https://docs.aws.amazon.com/dlami/latest/devguide/aws-deep-learning-ami-gpubaseoss-ul2204-2026-02-03.html).
+ */
+export const GPU_FAMILIES = ['g4dn', 'g5', 'g6', 'g6e', 'gr6', 'p4d', 'p5'] as const;
+
+/** Families that look like GPU types but the AMI does not run, with the reason the error gives. */
+const UNSUPPORTED_GPU_FAMILIES: Readonly<Record<string, string>> = {
+  p3: 'not p3: its NVIDIA V100 (Volta) is not supported by the Base OSS Nvidia Driver DLAMI, whose open-source NVIDIA kernel driver needs a Turing (g4dn) or newer GPU',
+};
+
 const GPU_TYPE = new RegExp(`^(${GPU_FAMILIES.join('|')})\\.(\\d*xlarge|metal)$`);
-export const gpuInstanceType = pattern(
-  GPU_TYPE,
-  `an x86_64 NVIDIA GPU instance type of family ${GPU_FAMILIES.join(', ')} (e.g. g4dn.xlarge)`,
-);
+const GPU_TYPE_ALLOWED = `an x86_64 NVIDIA GPU instance type of family ${GPU_FAMILIES.join(', ')} (e.g. g4dn.xlarge)`;
+
+export const gpuInstanceType = z
+  .string({ error: GPU_TYPE_ALLOWED })
+  .refine((value) => GPU_TYPE.test(value), {
+    error: (issue) => {
+      const family = typeof issue.input === 'string' ? issue.input.split('.')[0] : '';
+      const reason = Object.hasOwn(UNSUPPORTED_GPU_FAMILIES, family) ? UNSUPPORTED_GPU_FAMILIES[family] : undefined;
+      return reason ? `${GPU_TYPE_ALLOWED}; ${reason}` : GPU_TYPE_ALLOWED;
+    },
+  })
+  .meta({ allowed: GPU_TYPE_ALLOWED });

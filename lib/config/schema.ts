@@ -70,7 +70,6 @@ const gpuSchema = z.strictObject({
   )
     .default('/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id')
     .describe('Public SSM parameter of the Deep Learning AMI, resolved at deploy time.'),
-  comfyuiImage: pinnedImage.default('yanwk/comfyui-boot:cu124-slim-20241021').describe('ComfyUI container image, pinned.'),
   maxSpotPriceUsd: positiveAmount(50, 'USD per hour')
     .optional()
     .describe('Optional Spot price cap per instance-hour; unset means up to the on-demand price.'),

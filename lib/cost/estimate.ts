@@ -23,6 +23,20 @@ export const ASSUMPTIONS = {
   emailsPerSubscription: 100,
   /** Lambda invocations a month per function (Spot interruption filter, deploy-time custom resources). */
   lambdaRequestsPerFunction: 1000,
+  /**
+   * Only for a fleet whose interruption behaviour is `stop` (an older deployed one may still be):
+   * months of a stopped instance's root volume per month, i.e. one interruption a month whose
+   * stopped instance waits half a month. EC2 launches a replacement elsewhere at once and restarts
+   * the stopped one only if the allocation leads back to it (EC2 User Guide, "Stop interrupted Spot
+   * Instances"); until someone terminates it (`gpu status` lists it) its volume bills.
+   */
+  stoppedInstanceMonths: 0.5,
+  /**
+   * GB in the ComfyUI image cache (cache/comfyui/, the cold-start mechanism): one zstd archive of
+   * the ~7 GB image is about 3.5 GB, and with the cache's 60-day expiry about two releases' archives
+   * are stored at a time. Reading it goes through the S3 gateway endpoint (no transfer charge).
+   */
+  imageCacheGb: 7,
 } as const;
 
 export interface CostLine {
@@ -136,10 +150,6 @@ function addGpu(out: Lines, prices: RegionPrices, gpu: GpuInventory, profile: Co
   );
 
   const share = gpuHours / HOURS_PER_MONTH;
-  const stopNote =
-    gpu.interruptionBehavior === 'stop'
-      ? "; interruption behaviour 'stop': a stopped (interrupted) instance's volume keeps billing until the fleet terminates it"
-      : '';
   for (const v of gpu.volumes) {
     if (v.volumeType !== 'gp3') throw new Error(`No price for EBS volume type ${v.volumeType} (${v.launchTemplate}); the table prices gp3.`);
     const gbMonths = v.sizeGb * share;
@@ -149,8 +159,20 @@ function addGpu(out: Lines, prices: RegionPrices, gpu: GpuInventory, profile: Co
       'GB-months',
       prices.ebs.gp3GbMonth,
       gbMonths,
-      `${v.sizeGb} GB x ${num(gpuHours)} of ${num(HOURS_PER_MONTH)} h: billed only while an instance exists (deleted on termination)${stopNote}`,
+      `${v.sizeGb} GB x ${num(gpuHours)} of ${num(HOURS_PER_MONTH)} h: billed only while an instance exists (deleted on termination)`,
     );
+    if (gpu.interruptionBehavior === 'stop') {
+      const stopped = v.sizeGb * ASSUMPTIONS.stoppedInstanceMonths;
+      out.add(
+        'EBS gp3 root volume of stopped instances',
+        stopped,
+        'GB-months',
+        prices.ebs.gp3GbMonth,
+        stopped,
+        `interruption behaviour 'stop': an interrupted instance is stopped, not terminated, and its ${v.sizeGb} GB volume keeps billing; ` +
+          `assumed ${num(ASSUMPTIONS.stoppedInstanceMonths)} stopped-instance months a month (one interruption, stopped half a month)`,
+      );
+    }
     if (v.iops !== undefined && v.iops > 3000) {
       const q = (v.iops - 3000) * share;
       out.add('EBS gp3 extra IOPS', q, 'IOPS-months', prices.ebs.gp3IopsMonth, q, `${v.iops} IOPS, 3,000 included, while an instance exists`);
@@ -209,6 +231,15 @@ function addS3(out: Lines, prices: RegionPrices, config: EnvironmentConfig): voi
   );
   out.add('S3 STANDARD_IA storage', ia, 'GB-months', prices.s3.standardIaGbMonth, ia, `generated/ and workflows/ objects aged ${config.storage.infrequentAccessDays}+ days (${ages}; objects under 128 KB stay STANDARD in reality)`);
   out.add('S3 GLACIER_IR storage', glacierIr, 'GB-months', prices.s3.glacierIrGbMonth, glacierIr, `generated/ objects aged ${config.storage.generatedArchiveDays}+ days (${ages})`);
+  const cache = ASSUMPTIONS.imageCacheGb;
+  out.add(
+    'S3 STANDARD storage: ComfyUI image cache',
+    cache,
+    'GB-months',
+    prices.s3.standardGbMonth,
+    cache,
+    `the cold-start mechanism: about two releases' zstd archives of the ComfyUI image (~3.5 GB each) in cache/comfyui/, expiring 60 days after they were written; each release's first wake also spends about 10 GPU-minutes building it`,
+  );
   const { put, get } = config.costProfile.s3RequestsPerMonth;
   // Requests to STANDARD_IA/GLACIER_IR objects and lifecycle transitions cost more; they are rare here.
   out.add('S3 PUT/LIST requests', put / 1000, '1,000 requests', prices.s3.putPer1000, put / 1000, 'costProfile.s3RequestsPerMonth.put, at STANDARD rates');

@@ -9,19 +9,19 @@ import { isIntrinsic } from './paths';
  * reads also marks nested properties; this walks them.
  */
 
-interface SpecType {
+export interface SpecType {
   readonly type: string;
   readonly reference?: { readonly $ref: string };
   readonly element?: SpecType;
 }
-interface SpecProperty {
+export interface SpecProperty {
   readonly type: SpecType;
   readonly causesReplacement?: 'yes' | 'no' | 'maybe';
 }
-interface SpecShape {
+export interface SpecShape {
   readonly properties: Readonly<Record<string, SpecProperty>>;
 }
-interface SpecDatabase {
+export interface SpecDatabase {
   lookup(table: 'resource', index: 'cloudFormationType', op: 'equals', key: string): SpecShape[];
   get(table: 'typeDefinition', id: string): SpecShape;
 }
@@ -29,7 +29,7 @@ interface SpecDatabase {
 let database: SpecDatabase | undefined;
 
 /** The spec database cloudformation-diff itself depends on (resolved from its folder, not hoisting). */
-function db(): SpecDatabase {
+export function db(): SpecDatabase {
   if (!database) {
     const from = path.dirname(require.resolve('@aws-cdk/cloudformation-diff/package.json'));
     const modulePath = require.resolve('@aws-cdk/aws-service-spec', { paths: [from] });

@@ -4,8 +4,10 @@ import {
   DescribeSpotFleetRequestHistoryCommand,
   DescribeSpotFleetRequestsCommand,
   ModifySpotFleetRequestCommand,
+  TerminateInstancesCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
+import { BOOT_PHASES_TAG, parseBootPhases } from '../gpu-instance-tags';
 import { ExitCode, OpsError, isAwsError } from './errors';
 
 /** The capacity side of a Spot Fleet request. */
@@ -28,6 +30,8 @@ export interface FleetInstance {
   readonly launchTime: string | null;
   readonly publicIp: string | null;
   readonly publicDns: string | null;
+  /** Boot phases the box has reported (seconds after its kernel booted), from its own tag. */
+  readonly bootPhases: Record<string, number> | null;
 }
 
 /** Fleet states in which ModifySpotFleetRequest can no longer bring capacity. */
@@ -74,12 +78,22 @@ export async function describeFleet(ec2: EC2Client, fleetId: string, source: str
   };
 }
 
-/**
- * Sets the target. Lowering it terminates the excess instances through the fleet's own
- * ExcessCapacityTerminationPolicy (`default` in GpuSpotFleet), so none is passed here.
- */
+/** Raises (or sets) the target; the fleet's own ExcessCapacityTerminationPolicy stays in place. */
 export async function setTargetCapacity(ec2: EC2Client, fleetId: string, targetCapacity: number): Promise<void> {
   await ec2.send(new ModifySpotFleetRequestCommand({ SpotFleetRequestId: fleetId, TargetCapacity: targetCapacity }));
+}
+
+/**
+ * Scales the whole fleet to 0 and terminates the given instances (the fleet's active ones, read
+ * by the caller). The fleet never terminates on a lower target by itself (`noTermination` in
+ * GpuSpotFleet: idle boxes leave one by one), so the call asks for `default`, and the instances
+ * are terminated explicitly too: after a stop nothing bills, whatever the policy did.
+ */
+export async function stopWholeFleet(ec2: EC2Client, fleet: FleetState, activeInstanceIds: string[]): Promise<void> {
+  if (fleet.targetCapacity !== 0) {
+    await ec2.send(new ModifySpotFleetRequestCommand({ SpotFleetRequestId: fleet.fleetId, TargetCapacity: 0, ExcessCapacityTerminationPolicy: 'default' }));
+  }
+  if (activeInstanceIds.length > 0) await ec2.send(new TerminateInstancesCommand({ InstanceIds: activeInstanceIds }));
 }
 
 /** The fleet's instances (active ones, per DescribeSpotFleetInstances) with their EC2 details. */
@@ -111,6 +125,7 @@ export async function describeInstances(ec2: EC2Client, ids: string[]): Promise<
           launchTime: i.LaunchTime ? i.LaunchTime.toISOString() : null,
           publicIp: i.PublicIpAddress || null,
           publicDns: i.PublicDnsName || null,
+          bootPhases: parseBootPhases(i.Tags?.find((t) => t.Key === BOOT_PHASES_TAG)?.Value),
         });
       }
     }

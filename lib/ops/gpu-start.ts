@@ -1,7 +1,8 @@
 import { comfyUiUrl, probeComfyUi } from './comfyui';
 import type { OpsDeps, Reporter } from './context';
 import { ExitCode, OpsError } from './errors';
-import { describeFleet, fleetHistory, fleetInstances, isDeadFleet, setTargetCapacity, type FleetInstance } from './fleet';
+import { formatBootPhases } from '../gpu-instance-tags';
+import { describeFleet, describeInstances, fleetHistory, fleetInstances, isDeadFleet, setTargetCapacity, type FleetInstance } from './fleet';
 import type { GpuTarget } from './gpu-target';
 import { formatDuration, pollIntervalMs, pollUntil } from './wait';
 
@@ -30,6 +31,8 @@ export interface StartResult {
   readonly phases: { phase: Phase; label: string; seconds: number }[];
   readonly instances: string[];
   readonly comfyUiUrls: string[];
+  /** Each instance's boot phases as the box reported them (seconds after its kernel booted). */
+  readonly bootPhases: Record<string, Record<string, number>>;
   readonly seconds: number;
 }
 
@@ -63,6 +66,7 @@ export async function startGpu(target: GpuTarget, options: StartOptions, deps: D
     phases: [] as StartResult['phases'],
     instances: [] as string[],
     comfyUiUrls: [] as string[],
+    bootPhases: {} as Record<string, Record<string, number>>,
   };
   if (!options.wait) {
     reporter.line(`Not waiting: follow with npm run ops -- gpu status --env ${target.config.envName} (or use --wait).`);
@@ -129,32 +133,57 @@ export async function startGpu(target: GpuTarget, options: StartOptions, deps: D
   result.instances = up.map((i) => i.instanceId);
   finishPhase('running', up.map((i) => `${i.instanceId} (${i.instanceType}, ${i.availabilityZone ?? '?'})`).join(', '));
 
-  // Phase 3: ComfyUI answers /system_stats with 200 on every address.
-  const urls = options.comfyUiUrl ? [options.comfyUiUrl] : up.map((i) => comfyUiUrl(i.publicIp, target.comfyUiPort) ?? unreachable(i, target.comfyUiPort));
-  result.comfyUiUrls = urls;
-  const last = new Map<string, string>();
-  const ready = await pollUntil(async () => {
-    let allReady = true;
-    for (const url of urls) {
-      const probe = await probeComfyUi(url, Math.min(5_000, Math.max(100, deadline - deps.now())));
-      if (last.get(url) !== probe.detail) reporter.line(`  [${PHASE_LABELS.comfyui}] ${url}/system_stats: ${probe.detail}`);
-      last.set(url, probe.detail);
-      allReady &&= probe.ready;
-    }
-    return allReady ? { done: true, value: undefined } : { done: false };
-  }, poll);
-  if (!ready.done) throw timedOut('comfyui', urls.map((u) => `${u}/system_stats last answered ${last.get(u) ?? 'nothing'}`).join('; '));
-  finishPhase('comfyui', urls.join(', '));
+  // Phase 3: ComfyUI is ready. The security group admits only the VPS, so by default the box
+  // says so itself: comfyui-ready.service adds `ready` to its boot-phases tag once GET
+  // /system_stats answers there. --comfyui-url probes a URL instead (an SSM port forward).
+  result.comfyUiUrls = options.comfyUiUrl
+    ? [options.comfyUiUrl]
+    : up.flatMap((i) => (i.publicIp ? [comfyUiUrl(i.publicIp, target.comfyUiPort) as string] : []));
+  const ready = options.comfyUiUrl ? await probeUntilReady(options.comfyUiUrl, poll, reporter) : await bootTagsUntilReady(ec2, up, poll, reporter);
+  result.bootPhases = ready.phases;
+  if (!ready.done) throw timedOut('comfyui', ready.last);
+  finishPhase('comfyui', options.comfyUiUrl ?? Object.entries(ready.phases).map(([id, p]) => `${id} (${formatBootPhases(p)} after boot)`).join(', '));
 
   const total = deps.now() - started;
-  reporter.line(`ComfyUI is ready after ${formatDuration(total)}: ${urls.join(', ')}`);
+  reporter.line(`ComfyUI is ready after ${formatDuration(total)}${result.comfyUiUrls.length > 0 ? `: ${result.comfyUiUrls.join(', ')}` : ''}`);
   return { ...result, seconds: seconds(total) };
 }
 
-function unreachable(instance: FleetInstance, port: string): never {
-  throw new OpsError(
-    `Instance ${instance.instanceId} has no public IP, so ComfyUI cannot be reached directly: ` +
-      `open an SSM port-forwarding session to port ${port} and pass --comfyui-url http://localhost:${port}`,
-    ExitCode.failure,
-  );
+interface ReadyWait {
+  readonly done: boolean;
+  readonly phases: Record<string, Record<string, number>>;
+  /** What the last poll saw, for a timeout message. */
+  readonly last: string;
+}
+
+type Poll = Parameters<typeof pollUntil>[1];
+
+async function probeUntilReady(url: string, poll: Poll, reporter: Reporter): Promise<ReadyWait> {
+  let last = 'nothing';
+  const ready = await pollUntil(async () => {
+    const probe = await probeComfyUi(url, Math.min(5_000, Math.max(100, poll.deadline - poll.deps.now())));
+    if (probe.detail !== last) reporter.line(`  [${PHASE_LABELS.comfyui}] ${url}/system_stats: ${probe.detail}`);
+    last = probe.detail;
+    return probe.ready ? { done: true, value: undefined } : { done: false };
+  }, poll);
+  return { done: ready.done, phases: {}, last: `${url}/system_stats last answered ${last}` };
+}
+
+/** Waits until every instance's boot-phases tag holds `ready`, printing the phases as they come. */
+async function bootTagsUntilReady(ec2: GpuTarget['clients']['ec2'], up: FleetInstance[], poll: Poll, reporter: Reporter): Promise<ReadyWait> {
+  const ids = up.map((i) => i.instanceId);
+  const shown = new Map<string, string>();
+  let phases: Record<string, Record<string, number>> = {};
+  const ready = await pollUntil(async () => {
+    const now = await describeInstances(ec2, ids);
+    phases = Object.fromEntries(now.flatMap((i) => (i.bootPhases ? [[i.instanceId, i.bootPhases]] : [])));
+    for (const i of now) {
+      const text = i.bootPhases ? formatBootPhases(i.bootPhases) : 'no boot phase reported yet';
+      if (shown.get(i.instanceId) !== text) reporter.line(`  [${PHASE_LABELS.comfyui}] ${i.instanceId}: ${text}`);
+      shown.set(i.instanceId, text);
+    }
+    return ids.every((id) => phases[id]?.ready !== undefined) ? { done: true, value: undefined } : { done: false };
+  }, poll);
+  const last = ids.map((id) => `${id} reported ${shown.get(id) ?? 'nothing'}`).join('; ');
+  return { done: ready.done, phases, last: `${last} (the box tags ready once /system_stats answers on it)` };
 }

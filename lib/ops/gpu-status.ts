@@ -1,9 +1,11 @@
+import { formatBootPhases } from '../gpu-instance-tags';
 import { comfyUiUrl } from './comfyui';
 import type { OpsDeps, Reporter } from './context';
 import { describeFleet, fleetInstances, type FleetInstance } from './fleet';
 import type { GpuTarget } from './gpu-target';
 import { lastIdleMinutes } from './idle-metric';
 import { latestSpotPrice } from './spot-price';
+import { stoppedFleetInstances, type StoppedInstance } from './stopped-instances';
 import { formatTable } from './table';
 
 export interface GpuInstanceStatus extends FleetInstance {
@@ -24,6 +26,8 @@ export interface GpuStatus {
   readonly targetCapacity: number;
   readonly fulfilledCapacity: number;
   readonly instances: GpuInstanceStatus[];
+  /** Stopped instances of the fleet, whose volumes keep billing; null when they could not be read. */
+  readonly stoppedInstances: StoppedInstance[] | null;
 }
 
 export async function collectGpuStatus(target: GpuTarget, deps: Pick<OpsDeps, 'now'>, reporter: Reporter): Promise<GpuStatus> {
@@ -52,6 +56,13 @@ export async function collectGpuStatus(target: GpuTarget, deps: Pick<OpsDeps, 'n
     }
   }
 
+  let stopped: StoppedInstance[] | null = null;
+  try {
+    stopped = await stoppedFleetInstances(ec2, target.fleetId, target.config.region, instances);
+  } catch (error) {
+    reporter.warn(`stopped instances unavailable (their volumes may be billing unseen): ${(error as Error).message}`);
+  }
+
   return {
     env: target.config.envName,
     region: target.config.region,
@@ -67,6 +78,7 @@ export async function collectGpuStatus(target: GpuTarget, deps: Pick<OpsDeps, 'n
       idleMinutes: i.state === 'running' ? idle : null,
       spotPriceUsdPerHour: prices.get(`${i.instanceType}@${i.availabilityZone}`) ?? null,
     })),
+    stoppedInstances: stopped,
   };
 }
 
@@ -86,8 +98,13 @@ export function renderGpuStatus(status: GpuStatus): string[] {
         ? `No instances: the fleet is scaled to 0 (target capacity 0). Start one with: npm run ops -- gpu start --env ${status.env} --wait`
         : `No instances yet: target ${status.targetCapacity}, fulfilled ${status.fulfilledCapacity} (launching, or waiting for Spot capacity).`,
     );
-    return lines;
+  } else {
+    lines.push(...instanceRows(status));
   }
+  return [...lines, ...stoppedRows(status)];
+}
+
+function instanceRows(status: GpuStatus): string[] {
   const rows = status.instances.map((i) => [
     i.instanceId,
     i.instanceType,
@@ -100,8 +117,26 @@ export function renderGpuStatus(status: GpuStatus): string[] {
     dash(i.idleMinutes),
     i.spotPriceUsdPerHour === null ? '-' : `$${i.spotPriceUsdPerHour.toFixed(4)}`,
   ]);
-  lines.push(
-    ...formatTable(['INSTANCE', 'TYPE', 'AZ', 'STATE', 'LAUNCHED', 'PUBLIC IP', 'PUBLIC DNS', 'COMFYUI', 'IDLE MIN', 'SPOT/H'], rows),
-  );
-  return lines;
+  const table = formatTable(['INSTANCE', 'TYPE', 'AZ', 'STATE', 'LAUNCHED', 'PUBLIC IP', 'PUBLIC DNS', 'COMFYUI', 'IDLE MIN', 'SPOT/H'], rows);
+  // What each box reported of its boot (its comfyui:boot tag): where a slow wake spent its time.
+  const boots = status.instances.map((i) => `${i.instanceId} boot: ${i.bootPhases ? `${formatBootPhases(i.bootPhases)} after kernel boot` : 'no phase reported yet'}`);
+  return [...table, ...boots];
+}
+
+/** Stopped instances keep billing for their volumes and nothing removes them: always shown, with what they cost. */
+function stoppedRows(status: GpuStatus): string[] {
+  const stopped = status.stoppedInstances;
+  if (!stopped || stopped.length === 0) return [];
+  const cost = (usd: number, unpricedGb: number): string => `$${usd.toFixed(2)}${unpricedGb > 0 ? ` + ${unpricedGb} GB unpriced` : ''}`;
+  const sum = (pick: (i: StoppedInstance) => number): number => stopped.reduce((total, i) => total + pick(i), 0);
+  return [
+    '',
+    `Stopped instances: ${stopped.length}, their volumes billing ${cost(sum((i) => i.monthlyUsd), sum((i) => i.unpricedGb))} a month. ` +
+      'The fleet does not restart or terminate them; terminate those you no longer need:',
+    ...formatTable(
+      ['INSTANCE', 'TYPE', 'AZ', 'STATE', 'VOLUME GB', 'VOLUME/MONTH', 'REASON'],
+      stopped.map((i) => [i.instanceId, i.instanceType, dash(i.availabilityZone), i.state, String(i.volumeGb), cost(i.monthlyUsd, i.unpricedGb), dash(i.reason)]),
+    ),
+    `  aws ec2 terminate-instances --region ${status.region} --instance-ids ${stopped.map((i) => i.instanceId).join(' ')}`,
+  ];
 }

@@ -1,7 +1,7 @@
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { OpsDeps, Reporter } from './context';
 import { ExitCode, OpsError } from './errors';
-import { describeFleet, describeInstances, fleetInstances, isActiveInstance, setTargetCapacity, type FleetInstance } from './fleet';
+import { describeFleet, describeInstances, fleetInstances, isActiveInstance, stopWholeFleet, type FleetInstance } from './fleet';
 import type { GpuTarget } from './gpu-target';
 import { formatDuration, pollIntervalMs, pollUntil } from './wait';
 
@@ -53,8 +53,8 @@ export async function stopGpu(target: GpuTarget, timeoutMs: number, deps: Deps, 
   const started = deps.now();
   const fleet = await describeFleet(ec2, target.fleetId, target.fleetSource);
   const before = (await fleetInstances(ec2, target.fleetId)).filter(isActiveInstance).map((i) => i.instanceId);
+  await stopWholeFleet(ec2, fleet, before);
   if (fleet.targetCapacity !== 0) {
-    await setTargetCapacity(ec2, target.fleetId, 0);
     reporter.line(`Target capacity of ${target.fleetId}: ${fleet.targetCapacity} -> 0`);
   } else {
     reporter.line(`Target capacity of ${target.fleetId} is already 0.`);

@@ -5,7 +5,7 @@ import { bucketPresence, type BucketPresence } from './buckets';
 import { cdkDestroy, type CdkRun } from './cdk';
 import type { OpsDeps, Reporter } from './context';
 import { ExitCode, OpsError, toOpsError } from './errors';
-import { describeFleet, fleetInstances, isActiveInstance, isDeadFleet, setTargetCapacity } from './fleet';
+import { describeFleet, fleetInstances, isActiveInstance, isDeadFleet, stopWholeFleet } from './fleet';
 import { waitForNoActiveInstances } from './gpu-stop';
 import { describeStack, TEARDOWN_ORDER, type DeployedStack, type StackPart } from './stack-outputs';
 import { formatDuration } from './wait';
@@ -26,7 +26,8 @@ export interface TeardownReport {
   readonly removalPolicy: 'destroy' | 'retain';
   /** Stacks in the order given to cdk destroy, and the buckets that go with them. */
   readonly delete: { stacks: string[]; buckets: string[] };
-  readonly keep: { stacks: string[]; buckets: string[] };
+  /** `resources`: what stays of the deleted stacks (retain environments), as `<stack>: <what>`. */
+  readonly keep: { stacks: string[]; buckets: string[]; resources: string[] };
   readonly notDeployed: string[];
   confirmed: boolean;
   fleetScaledToZero: boolean;
@@ -37,6 +38,25 @@ export interface TeardownReport {
 }
 
 type Deps = Pick<OpsDeps, 'input' | 'env' | 'sleep' | 'now'>;
+
+/**
+ * What a `retain` environment keeps of the stacks its teardown deletes: the resources whose
+ * DeletionPolicy is Retain there, by type (test/ops/teardown.test.ts checks this against the
+ * synthesized prod templates). None has a fixed name, so a fresh deploy after the teardown
+ * creates new ones beside them; the alert topic's KMS key is deleted with its stack everywhere.
+ */
+export const RETAINED_OF_DELETED_STACKS: Readonly<Record<StackPart, Readonly<Record<string, string>>>> = {
+  Vps: {
+    'AWS::Logs::LogGroup': 'its deploy functions\' log groups (expire after their retention)',
+    'AWS::SecretsManager::Secret': 'its app secret ($0.40 a month; delete it once the VPS data it opens is gone)',
+  },
+  Observability: { 'AWS::Logs::LogGroup': 'its function log group, if any (expires after its retention)' },
+  Gpu: {
+    'AWS::Logs::LogGroup': 'its host, flow and function log groups (expire after their retention)',
+    'AWS::SQS::Queue': 'its dead-letter queue of undelivered alerts (free while empty; messages expire)',
+  },
+  Storage: {},
+};
 
 /** prod, or any environment whose stateful resources are retained, needs the stricter procedure. */
 export function isProductionLike(config: EnvironmentConfig): boolean {
@@ -91,7 +111,11 @@ export async function teardown(
     region: config.region,
     removalPolicy: config.removalPolicy,
     delete: { stacks: deleteParts.map((p) => stackName(config, p)), buckets: retain ? [] : buckets },
-    keep: { stacks: retain && storage ? [storage.name] : [], buckets: retain ? buckets : [] },
+    keep: {
+      stacks: retain && storage ? [storage.name] : [],
+      buckets: retain ? buckets : [],
+      resources: retain ? deleteParts.flatMap((p) => Object.values(RETAINED_OF_DELETED_STACKS[p]).map((what) => `${stackName(config, p)}: ${what}`)) : [],
+    },
     notDeployed: TEARDOWN_ORDER.filter((p) => !existing.has(p)).map((p) => stackName(config, p)),
     confirmed: false,
     fleetScaledToZero: false,
@@ -153,7 +177,7 @@ async function scaleFleetToZero(gpu: DeployedStack, clients: AwsClients, timeout
     }
     const started = deps.now();
     const before = (await fleetInstances(clients.ec2, fleetId)).filter(isActiveInstance).map((i) => i.instanceId);
-    if (fleet.targetCapacity !== 0) await setTargetCapacity(clients.ec2, fleetId, 0);
+    await stopWholeFleet(clients.ec2, fleet, before);
     reporter.line(`Scaled Spot Fleet ${fleetId} to 0 (was ${fleet.targetCapacity}).`);
     const left = await waitForNoActiveInstances(clients.ec2, fleetId, before, timeoutMs, deps, reporter);
     if (left.length > 0) {
@@ -180,9 +204,11 @@ function printPlan(report: TeardownReport, hasGpu: boolean, reporter: Reporter):
   });
   for (const b of report.delete.buckets) reporter.line(`     bucket ${b}, with all its objects`);
   reporter.line('Will keep:');
-  if (report.keep.stacks.length === 0 && report.keep.buckets.length === 0) reporter.line('  (nothing)');
-  for (const s of report.keep.stacks) reporter.line(`  stack ${s} (removalPolicy retain: the stateful stack is never destroyed by teardown)`);
-  for (const b of report.keep.buckets) reporter.line(`  bucket ${b}, with its objects (removalPolicy retain)`);
+  const { stacks, buckets, resources } = report.keep;
+  if (stacks.length === 0 && buckets.length === 0 && resources.length === 0) reporter.line('  (nothing)');
+  for (const s of stacks) reporter.line(`  stack ${s} (removalPolicy retain: the stateful stack is never destroyed by teardown)`);
+  for (const b of buckets) reporter.line(`  bucket ${b}, with its objects (removalPolicy retain)`);
+  for (const r of resources) reporter.line(`  of stack ${r}`);
   if (report.notDeployed.length > 0) reporter.line(`Not deployed, skipped: ${report.notDeployed.join(', ')}`);
 }
 

@@ -3,7 +3,7 @@ import { ExitCode, OpsError, toOpsError } from './errors';
 
 /**
  * Exit codes of the deployer's errors in the `vps` commands:
- *   5 refused: host key not pinned or not matching, deploy lock held
+ *   5 refused: host key not pinned or not matching, deploy lock held, a release that fails its manifest
  *   4 timeout of a remote command
  *   6 the VPS rejected the SSH key (or the agent offered none it accepts)
  *   3 nothing deployed on the VPS yet (no current release)
@@ -17,7 +17,23 @@ const EXIT_CODES: Partial<Record<DeployErrorCode, number>> = {
   TIMEOUT: ExitCode.timeout,
   NO_CURRENT_RELEASE: ExitCode.notDeployed,
   INVALID_INPUT: ExitCode.usage,
+  RELEASE_TAMPERED: ExitCode.refused,
 };
+
+/** What to run next, for the faults whose message the deployer cannot finish (it knows no CLI). */
+function nextStep(error: DeployError, what: string, env: string | undefined): string {
+  if (!env) return '';
+  const again = `npm run ops -- ${what} --env ${env}`;
+  switch (error.code) {
+    case 'GATE_DETACHED':
+      return ` Once the VPS answers again: npm run ops -- vps status --env ${env} (shows the last gate's outcome), then ${again} if needed.`;
+    case 'SSH_FAILED':
+    case 'DISK_FULL':
+      return ` Then: ${again}`;
+    default:
+      return '';
+  }
+}
 
 const AUTH_REJECTED = /All configured authentication methods failed/i;
 
@@ -26,7 +42,7 @@ function isLockInfo(details: unknown): details is LockInfo {
 }
 
 /** An OpsError for anything a deployer call (or an SSH session) threw. Messages are already redacted by the deployer. */
-export function vpsError(error: unknown, what: string): OpsError {
+export function vpsError(error: unknown, what: string, env?: string): OpsError {
   if (!(error instanceof DeployError)) return toOpsError(error);
   if (error.code === 'LOCKED' && isLockInfo(error.details)) {
     const { owner, ageSeconds } = error.details;
@@ -43,14 +59,14 @@ export function vpsError(error: unknown, what: string): OpsError {
       ExitCode.noCredentials,
     );
   }
-  return new OpsError(`${what} failed (${error.code}): ${error.message}`, EXIT_CODES[error.code] ?? ExitCode.failure);
+  return new OpsError(`${what} failed (${error.code}): ${error.message}${nextStep(error, what, env)}`, EXIT_CODES[error.code] ?? ExitCode.failure);
 }
 
-/** Runs a deployer call, mapping what it throws. */
-export async function deployerCall<T>(what: string, run: () => Promise<T>): Promise<T> {
+/** Runs a deployer call, mapping what it throws; `env` lets the message name the command to run next. */
+export async function deployerCall<T>(what: string, run: () => Promise<T>, env?: string): Promise<T> {
   try {
     return await run();
   } catch (error) {
-    throw vpsError(error, what);
+    throw vpsError(error, what, env);
   }
 }

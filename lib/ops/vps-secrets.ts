@@ -63,7 +63,9 @@ export async function readDeploySecrets(config: EnvironmentConfig, names: readon
 /**
  * Every value that may sit in a release's `.env` (plus the seed), only to mask
  * them in output. When the Vps stack or its secret is missing the command goes
- * on without them and says so; other errors (credentials, access) stop it.
+ * on and says so: the deployer then masks the values it reads from the `.env`
+ * files of the releases on the VPS (what the output could leak), and fails
+ * closed if it cannot read them. Other errors (credentials, access) stop it.
  */
 export async function readRedactionSecrets(config: EnvironmentConfig, deps: Deps, reporter: Reporter): Promise<Secrets | undefined> {
   try {
@@ -71,7 +73,7 @@ export async function readRedactionSecrets(config: EnvironmentConfig, deps: Deps
     return { ...deriveSecrets(seed, [...STACK_SECRETS, ...GATEWAY_SECRETS]), APP_SECRET_SEED: seed };
   } catch (error) {
     if (error instanceof OpsError && error.exitCode === ExitCode.notDeployed) {
-      reporter.warn(`${error.message}\nProceeding without the app secrets: output from the VPS is not redacted.`);
+      reporter.warn(`${error.message}\nProceeding without the app secrets: output from the VPS is masked with the values of the releases' .env files there.`);
       return undefined;
     }
     throw error;

@@ -24,6 +24,7 @@ export function vpsStatusReport(config: EnvironmentConfig, status: StatusResult)
     previous: status.previous,
     releases: status.releases,
     lock: status.lock,
+    lastRun: status.lastRun,
     services: status.services,
   };
 }
@@ -35,6 +36,7 @@ export function renderVpsStatus(report: VpsStatusReport): string[] {
     `Previous     ${report.previous ?? 'none'}`,
     `Releases     ${report.releases.length ? `${report.releases.join(', ')} (most recently activated first)` : 'none'}`,
     `Lock         ${report.lock ? `held by ${report.lock.owner} for ${report.lock.ageSeconds}s (a deploy, rollback or down is running)` : 'free'}`,
+    `Last gate    ${report.lastRun ? `${report.lastRun.outcome}: release ${report.lastRun.release} at ${report.lastRun.at}, current then ${report.lastRun.current ?? 'none'}${report.lastRun.detail ? ` (${report.lastRun.detail})` : ''}` : 'none recorded'}`,
   ];
   if (report.current) {
     lines.push('');

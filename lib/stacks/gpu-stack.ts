@@ -48,7 +48,6 @@ export class GpuStack extends Stack {
         ENV_NAME: envName,
         AWS_REGION: this.region,
         ASSET_BUCKET: bucketName,
-        COMFYUI_IMAGE: gpu.comfyuiImage,
         COMFYUI_PORT: String(COMFYUI_PORT),
         IDLE_MINUTES: String(gpu.idleMinutes),
         IDLE_GPU_UTIL_PERCENT: String(gpu.idleGpuUtilizationPercent),
@@ -58,7 +57,7 @@ export class GpuStack extends Stack {
         OUTPUT_SYNC_MINUTES: String(OUTPUT_SYNC_MINUTES),
       },
     });
-    this.instanceRole.allowBootstrapDownload(this.bootstrap.scripts);
+    this.instanceRole.allowBootstrapDownload(this.bootstrap.scripts, this.bootstrap.imageContext);
     this.instanceRole.allowHostTelemetry(this.bootstrap.logGroup, gpuMetricNamespace(appName));
 
     const template = new ComfyUiLaunchTemplate(this, 'LaunchTemplate', {
@@ -78,9 +77,9 @@ export class GpuStack extends Stack {
       maxSpotPriceUsd: gpu.maxSpotPriceUsd,
       tags: { App: appName, Environment: envName, CostCenter: config.costCenter },
     });
-    this.instanceRole.allowIdleShutdown(this.spotFleet.fleetArn);
+    this.instanceRole.allowLeavingFleet(this.spotFleet.fleet.ref, this.spotFleet.fleetArn);
 
-    this.alerts = new AlertTopic(this, 'Alerts', { alertEmail: config.alertEmail, removalPolicy: config.removalPolicy });
+    this.alerts = new AlertTopic(this, 'Alerts', { alertEmail: config.alertEmail });
     new SpotInterruptionAlerts(this, 'SpotInterruptions', {
       fleetId: this.spotFleet.fleet.ref,
       topic: this.alerts.topic,

@@ -39,7 +39,7 @@ const STATIC_FILES = [
   'certbot/deploy-hook.sh',
   'nginx/nginx.conf',
   'nginx/start.sh',
-  'postgres/init-databases.sh',
+  'postgres/ensure-databases.sh',
   'redis/redis.conf',
   'redis/start.sh',
 ];
@@ -55,6 +55,7 @@ export const STACK_SECRETS = [
   'SIM_ENCRYPTION_KEY',
   'SIM_INTERNAL_API_SECRET',
   'SIM_API_ENCRYPTION_KEY',
+  'SIM_CRON_SECRET',
 ] as const;
 export const GATEWAY_SECRETS = ['MCP_GATEWAY_TOKEN'] as const;
 
@@ -63,8 +64,14 @@ export function requiredSecrets(settings: VpsBundleSettings): string[] {
   return gatewayEnabled(settings) ? [...STACK_SECRETS, ...GATEWAY_SECRETS] : [...STACK_SECRETS];
 }
 
-export function renderBundle(settings: VpsBundleSettings): VpsBundle {
+/** Where the templates are read from; tests point it at a copy. */
+export interface RenderOptions {
+  templateDir?: string;
+}
+
+export function renderBundle(settings: VpsBundleSettings, options: RenderOptions = {}): VpsBundle {
   validate(settings);
+  const read = (file: string) => readTemplate(options.templateDir ?? COMPOSE_DIR, file);
   const gateway = gatewayEnabled(settings);
   const sites: Array<{ host: string; service: 'n8n' | 'sim' | 'mcp' }> = [
     { host: settings.hostnames.n8n, service: 'n8n' },
@@ -96,6 +103,7 @@ export function renderBundle(settings: VpsBundleSettings): VpsBundle {
 
   const sorted: Record<string, string> = {};
   for (const file of Object.keys(files).sort()) sorted[file] = files[file];
+  refuseLeftoverPlaceholders(sorted);
   return { files: sorted, hash: bundleHash(sorted) };
 }
 
@@ -112,8 +120,32 @@ function gatewayEnabled(settings: VpsBundleSettings): boolean {
   return settings.mcpGatewayImage !== undefined && settings.hostnames.mcp !== undefined;
 }
 
-function read(file: string): string {
-  return fs.readFileSync(path.join(COMPOSE_DIR, file), 'utf8');
+/**
+ * Reads a template as a regular file whose every path component below (and
+ * including) the template folder is no symbolic link: a link would carry a
+ * file from outside the repository into the uploaded release.
+ */
+function readTemplate(dir: string, file: string): string {
+  let current = dir;
+  for (const part of ['', ...file.split('/')]) {
+    current = part === '' ? current : path.join(current, part);
+    const stat = fs.lstatSync(current);
+    if (stat.isSymbolicLink()) {
+      throw new Error(
+        `${current} is a symbolic link (to ${fs.readlinkSync(current)}): the VPS bundle takes only regular files from its template folder, ` +
+          'so nothing from outside the repository enters a release; replace the link with the file itself',
+      );
+    }
+    const last = current === path.join(dir, file);
+    if (last && !stat.isFile()) throw new Error(`${current} is not a regular file: the VPS bundle takes only regular files`);
+  }
+  return fs.readFileSync(path.join(dir, file), 'utf8');
+}
+
+/** A `{{...}}` left in any file is a template bug that would ship as a literal. */
+function refuseLeftoverPlaceholders(files: Record<string, string>): void {
+  const left = Object.entries(files).flatMap(([file, content]) => [...content.matchAll(/\{\{[^{}\n]*\}\}/g)].map((m) => `${file}: ${m[0]}`));
+  if (left.length > 0) throw new Error(`the rendered VPS bundle still holds template placeholders:\n  - ${left.join('\n  - ')}`);
 }
 
 /** Drops (or just unmarks) the lines between `# @gateway-begin` and `# @gateway-end`. */
@@ -124,7 +156,7 @@ function keepGatewayBlocks(text: string, keep: boolean): string {
 
 /** Replaces every `{{NAME}}`; a placeholder without a value is a template bug. */
 function fill(template: string, values: Record<string, string>): string {
-  return template.replace(/\{\{([A-Z_]+)\}\}/g, (_match, name: string) => {
+  return template.replace(/\{\{([A-Z][A-Z0-9_]*)\}\}/g, (_match, name: string) => {
     const value = values[name];
     if (value === undefined) throw new Error(`template placeholder {{${name}}} has no value`);
     return value;

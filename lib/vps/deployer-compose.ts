@@ -1,12 +1,9 @@
 import { releaseDir, sq, type Layout } from './deployer-input';
 import type { LogFn, ServiceState } from './deployer-types';
-import { DIAGNOSE_SECONDS } from './gate-budget';
 import type { RunResult, SshSession } from './ssh-session';
 
 const LOG_TAIL = 50;
 const INSPECT_TIMEOUT_MS = 60_000;
-/** The log reads run in parallel after the inspection: together within DIAGNOSE_SECONDS. */
-const LOG_READ_TIMEOUT_MS = DIAGNOSE_SECONDS * 1000 - INSPECT_TIMEOUT_MS;
 
 /**
  * `docker compose` in a release dir with the stable project name `<app>-<env>`:
@@ -23,10 +20,6 @@ export function composeScript(L: Layout, release: string | null, args: string[],
 export function compose(session: SshSession, L: Layout, release: string, args: string[], timeoutSeconds: number, log: LogFn): Promise<RunResult> {
   log(`${release.slice(0, 12)}: docker compose -p ${L.project} ${args.join(' ')}`);
   return session.run(composeScript(L, release, args), { timeoutMs: timeoutSeconds * 1000, onLine: (line) => line.trim() && log(`  | ${line}`) });
-}
-
-export function upArgs(waitTimeoutSeconds: number): string[] {
-  return ['up', '-d', '--remove-orphans', '--wait', '--wait-timeout', String(waitTimeoutSeconds)];
 }
 
 /** `--format json` prints a JSON array (compose < 2.21) or one object per line (newer). */
@@ -75,8 +68,12 @@ export async function inspect(session: SshSession, L: Layout, release: string): 
     composeScript(L, release, ['ps', '-a', '--format', 'json']),
   ].join('\n');
   const result = await session.run(script, { timeoutMs: INSPECT_TIMEOUT_MS });
-  if (result.code !== 0) return null;
-  const [, servicesPart = '', psPart = ''] = result.stdout.split(/^@@(?:services|ps)$/m);
+  return result.code === 0 ? inspectionFrom(result.stdout) : null;
+}
+
+/** Parses `@@services` + `config --services`, then `@@ps` + `ps -a --format json`; null when unreadable. */
+export function inspectionFrom(stdout: string): Inspection | null {
+  const [, servicesPart = '', psPart = ''] = stdout.split(/^@@(?:services|ps)$/m);
   const declared = servicesPart.split('\n').map((l) => l.trim()).filter(Boolean);
   let services: ServiceState[];
   try {
@@ -90,27 +87,24 @@ export async function inspect(session: SshSession, L: Layout, release: string): 
   return { declared, services };
 }
 
-export function allHealthy(inspection: Inspection | null): boolean {
-  return !!inspection && inspection.services.length > 0 && inspection.services.every(isServiceOk);
+/**
+ * `docker compose logs` of all services, grouped by the `<service>-<n>  | ` prefix compose puts
+ * on each line; only the failing services' lines are kept (every line when none is identified).
+ */
+export function failingLogs(services: ServiceState[], lines: string[]): Record<string, string[]> {
+  const failing = new Set(services.filter((s) => !isServiceOk(s)).map((s) => s.service));
+  const out: Record<string, string[]> = {};
+  for (const line of lines) {
+    const service = /^([A-Za-z0-9][A-Za-z0-9_.-]*?)-\d+\s+\|/.exec(line)?.[1];
+    const key = failing.size === 0 ? '(all services)' : service && failing.has(service) ? service : null;
+    if (key) (out[key] ??= []).push(line);
+  }
+  for (const key of Object.keys(out)) out[key] = out[key].slice(-LOG_TAIL);
+  return Object.keys(out).length ? out : { '(all services)': lines.slice(-LOG_TAIL) };
 }
 
-/** Failing services of a release and the last log lines of each (raw: the caller redacts). */
-export async function diagnose(session: SshSession, L: Layout, release: string): Promise<{ services: ServiceState[]; logs: Record<string, string[]> }> {
-  const inspection = await inspect(session, L, release).catch(() => null);
-  const services = inspection?.services ?? [];
-  let failing = [...new Set(services.filter((s) => !isServiceOk(s)).map((s) => s.service))];
-  // Nothing identifiable (compose ps failed or shows nothing wrong): take every service's logs.
-  if (failing.length === 0) failing = [''];
-  // In parallel, each bounded: inspect + logs stay within DIAGNOSE_SECONDS (the gate's budget).
-  const tails = await Promise.all(
-    failing.slice(0, 5).map(async (service) => {
-      const args = ['logs', '--no-color', '--tail', String(LOG_TAIL), ...(service ? [service] : [])];
-      const result = await session.run(composeScript(L, release, args), { timeoutMs: LOG_READ_TIMEOUT_MS }).catch(() => null);
-      const lines = result ? `${result.stdout}\n${result.stderr}`.split('\n').filter((l) => l.trim() !== '') : ['(could not read logs)'];
-      return [service || '(all services)', lines.slice(-LOG_TAIL)] as const;
-    }),
-  );
-  return { services, logs: Object.fromEntries(tails) };
+export function allHealthy(inspection: Inspection | null): boolean {
+  return !!inspection && inspection.services.length > 0 && inspection.services.every(isServiceOk);
 }
 
 export function describeServices(services: ServiceState[]): string {

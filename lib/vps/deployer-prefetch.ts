@@ -1,7 +1,8 @@
 import { composeScript } from './deployer-compose';
 import { layoutOf, renderEnvFile, sha256Hex, sq, validateBundle, validateRelease, type Layout } from './deployer-input';
+import { manifestOf } from './deployer-manifest';
 import { Redactor } from './deployer-redact';
-import { check, isCurrentWith, readState, replaceEnvFile, tail, uploadRelease } from './deployer-remote';
+import { check, ensureRelease, isCurrentWith, readState, tail } from './deployer-remote';
 import type { Bundle, DeployTarget, LogFn, Secrets, SshConnection } from './deployer-types';
 import { guarded, withLock, withSession } from './deployer';
 
@@ -54,22 +55,22 @@ export async function startPrefetch(
       withLock(session, L, { breakStale: !!options.breakStaleLock, leaseSeconds: options.leaseSeconds ?? UPLOAD_LEASE_SECONDS }, log, async () => {
         const state = await readState(session, L, { release, cleanLeftovers: true });
         const f = files(L, release);
-        if (isCurrentWith(state, release, sha256Hex(envFile))) {
+        const manifestSha = sha256Hex(manifestOf(bundle));
+        if (isCurrentWith(state, release, sha256Hex(envFile), manifestSha)) {
           // Already serving (e.g. CloudFormation rolling back to it): its images are on the VPS,
           // and a registry outage must not fail the rollback.
           await check(session, `echo 'release already current: no pull needed' > ${sq(f.log)} && echo 0 > ${sq(f.exit)}`, 'recording the skipped pull');
           log(`release ${release} is already current: no image pull`);
           return;
         }
-        if (!state.target.present) await uploadRelease(session, L, bundle, envFile, log);
-        else if (state.target.envSha256 !== sha256Hex(envFile)) await replaceEnvFile(session, L, release, envFile, log);
+        await ensureRelease(session, L, bundle, envFile, state, log);
         // setsid + full redirection: the pull outlives this SSH channel and holds none of its streams.
         const pull = `timeout ${PREFETCH_TIMEOUT_SECONDS} sh -c ${sq(composeScript(L, release, ['pull']))}`;
         const script = `rm -f ${sq(f.exit)} && setsid nohup sh -c ${sq(`${pull}; echo $? > ${sq(f.exit)}`)} > ${sq(f.log)} 2>&1 < /dev/null &`;
         const started = await session.run(script, { timeoutMs: 30_000 });
         if (started.code !== 0) throw new Error(`could not start the image pull for release ${release}: ${tail(started)}`);
         log(`release ${release} uploaded; docker compose pull started in the background`);
-      }),
+      }, connection),
     );
   });
 }

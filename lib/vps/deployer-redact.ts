@@ -9,11 +9,16 @@ export const REDACTED = '***';
  * programs print (a service that echoes its password into its logs).
  */
 export class Redactor {
-  private readonly values: string[];
+  private values: string[] = [];
 
   constructor(secrets: Iterable<string> = []) {
+    this.add(secrets);
+  }
+
+  /** More values to hide (e.g. read from the VPS's `.env` files when the caller knew none). */
+  add(secrets: Iterable<string>): void {
     // Longest first, so a secret that contains another one is replaced whole.
-    this.values = [...new Set([...secrets].filter((v) => v.length > 0))].sort((a, b) => b.length - a.length);
+    this.values = [...new Set([...this.values, ...[...secrets].filter((v) => v.length > 0)])].sort((a, b) => b.length - a.length);
   }
 
   apply(text: string): string {

@@ -47,6 +47,11 @@ export type LogFn = (line: string) => void;
 export interface DeployOptions {
   /** Passed to `docker compose up --wait --wait-timeout`. */
   composeTimeoutSeconds: number;
+  /**
+   * Extra time over composeTimeoutSeconds for compose to (re)create containers before it
+   * starts waiting; each `up` is killed on the VPS after both. Default UP_GRACE_SECONDS (120).
+   */
+  upGraceSeconds?: number;
   /** Bound on `docker compose pull`; default 600 s. */
   pullTimeoutSeconds?: number;
   /** Remove an existing `.deploy-lock` (only when its owner is known to be dead). */
@@ -139,6 +144,18 @@ export interface StatusResult {
   releases: string[];
   services: ServiceState[];
   lock: LockInfo | null;
+  /** Outcome of the last gate run on the VPS (also one whose client lost its connection). */
+  lastRun: LastRun | null;
+}
+
+/** What the last remote gate step recorded in `.last-run`. */
+export interface LastRun {
+  /** serving, restored, stopped, stayed or refused. */
+  outcome: string;
+  release: string;
+  current: string | null;
+  at: string;
+  detail: string;
 }
 
 export interface LogsResult {
@@ -169,7 +186,13 @@ export type DeployErrorCode =
   | 'HEALTH_GATE_FAILED'
   | 'NO_CURRENT_RELEASE'
   | 'NO_PREVIOUS_RELEASE'
-  | 'REMOTE_COMMAND_FAILED';
+  | 'REMOTE_COMMAND_FAILED'
+  /** The VPS has no space left where the deploy writes. */
+  | 'DISK_FULL'
+  /** The connection was lost while the gate ran on the VPS, which finishes it on its own. */
+  | 'GATE_DETACHED'
+  /** A release on the VPS does not match its manifest (tampered, or a symlink to elsewhere). */
+  | 'RELEASE_TAMPERED';
 
 /** What a failed health gate left behind (HEALTH_GATE_FAILED errors). */
 export interface GateFailure {

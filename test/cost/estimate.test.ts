@@ -64,6 +64,7 @@ describe('estimateEnvironment over the fixture templates', () => {
       ['S3 STANDARD storage', 40 + 15 + 2 / 6, 1.2726667], // models + 1/6 of generated and workflows
       ['S3 STANDARD_IA storage', 30 + 10 / 6, 0.3958333], // 1/3 of generated + 5/6 of workflows
       ['S3 GLACIER_IR storage', 45, 0.18], // 1/2 of generated
+      ['S3 STANDARD storage: ComfyUI image cache', 7, 0.161], // two releases' image archives (ASSUMPTIONS.imageCacheGb)
       ['S3 PUT/LIST requests', 20, 0.1],
       ['S3 GET requests', 200, 0.08],
       ['CloudWatch alarms', 12, 0.2], // 3 plain + 3 x 2 + 1 x 3 metrics, 10 free
@@ -85,16 +86,32 @@ describe('estimateEnvironment over the fixture templates', () => {
       expect(l.source).toMatch(/^https:\/\//);
       expect(l.asOf).toMatch(/^\d{4}-\d{2}-\d{2}$/);
     }
-    expect(base.totalUsd).toBeCloseTo(44.898367, 5);
+    expect(base.totalUsd).toBeCloseTo(45.059367, 5);
     expect(base.gpuInstanceType).toBe('g4dn.xlarge');
     expect(base.overBudget).toBe(false);
   });
 
-  it('says which fleet types it compared and that a stopped instance keeps its volume', () => {
+  it('says which fleet types it compared', () => {
     const gpuLine = base.lines.find((l) => l.item.startsWith('EC2 Spot GPU'))!;
     expect(gpuLine.basis).toContain('g5.xlarge $0.3939');
     expect(gpuLine.basis).toContain('g4dn.xlarge $0.1766');
-    expect(base.lines.find((l) => l.item === 'EBS gp3 root volume')!.basis).toContain("interruption behaviour 'stop'");
+  });
+
+  it('a fleet that terminates interrupted instances leaves no stopped volume to pay for', () => {
+    expect(base.lines.map((l) => l.item).filter((i) => i.includes('stopped'))).toEqual([]);
+    expect(line(base, 'EBS gp3 root volume')).toBeCloseTo(100 * 0.08 * (152 / 729.6), 9);
+  });
+
+  it("an older fleet still on interruption behaviour 'stop' pays for its stopped instances' root volumes", () => {
+    const t = fixture();
+    (gpu(t).SpotFleet.Properties!.SpotFleetRequestConfigData as Record<string, unknown>).InstanceInterruptionBehavior = 'stop';
+    const e = estimateEnvironment(fxConfig, t);
+    // 100 GB x 0.5 stopped-instance months (one interruption a month, stopped half a month) x $0.08.
+    const stopped = e.lines.find((l) => l.item === 'EBS gp3 root volume of stopped instances')!;
+    expect(stopped).toMatchObject({ quantity: expect.closeTo(50, 9), monthlyUsd: expect.closeTo(4, 9), unit: 'GB-months' });
+    expect(stopped.basis).toContain("interruption behaviour 'stop'");
+    expect(e.lines.map((l) => l.item).indexOf(stopped.item)).toBe(e.lines.map((l) => l.item).indexOf('EBS gp3 root volume') + 1);
+    expect(e.totalUsd - base.totalUsd).toBeCloseTo(4, 9);
   });
 
   it('two more alarms raise the total by exactly 2 x $0.10', () => {
@@ -166,13 +183,13 @@ describe('estimateEnvironment over the fixture templates', () => {
 
   it('renders a table and a markdown table with one line per item and the total', () => {
     const table = renderEstimateTable([base]);
-    expect(table[0]).toBe('Estimated monthly cost of fx (us-east-1): $44.90, within the $50.00 budget ($5.10 left)');
+    expect(table[0]).toBe('Estimated monthly cost of fx (us-east-1): $45.06, within the $50.00 budget ($4.94 left)');
     expect(table).toHaveLength(1 + 1 + base.lines.length + 1 + 2);
-    expect(table[table.length - 3]).toMatch(/^total\s+\$44\.90$/);
+    expect(table[table.length - 3]).toMatch(/^total\s+\$45\.06$/);
     expect(table[table.length - 2]).toBe(`The $50.00 budget holds up to ${base.budgetGpuHoursPerDay!.toFixed(1)} GPU-hours a day on 30.4 days a month.`);
     const md = renderEstimateMarkdown([base]);
     expect(md).toContain('| EC2 Spot GPU (g4dn.xlarge) | 152 | instance-hours | $0.1766 | $26.84 | 5 GPU-hours/day x 30.4 days at the cheapest typical Spot price of the fleet\'s types: g5.xlarge $0.3939 (on-demand $1.01), g4dn.xlarge $0.1766 (on-demand $0.526) |');
-    expect(md).toContain('| **total** | | | | **$44.90** | |');
+    expect(md).toContain('| **total** | | | | **$45.06** | |');
   });
 });
 
@@ -246,7 +263,7 @@ describe('template inventory', () => {
     expect(inv.gpu).toEqual({
       instanceTypes: ['g5.xlarge', 'g4dn.xlarge'],
       volumes: [{ launchTemplate: 'LaunchTemplate', sizeGb: 100, volumeType: 'gp3' }],
-      interruptionBehavior: 'stop',
+      interruptionBehavior: 'terminate',
       publicIpv4: true,
     });
     expect([inv.dashboards, inv.kmsKeys, inv.secrets, inv.buckets, inv.logGroups, inv.lambdaFunctions, inv.budgets, inv.emailSubscriptions]).toEqual([1, 1, 0, 2, 2, 1, 1, 1]);
@@ -302,12 +319,12 @@ describe('the real dev environment at its default profile', () => {
     expect(gpuAndVps).toBeCloseTo(49.94, 1);
   });
 
-  test('the budget holds up to 6.7 GPU-hours every day, or 8 h on working days (21.7 a month) at about $44', () => {
-    expect(estimate.budgetGpuHoursPerDay).toBe(6.7);
+  test('the budget holds up to 6.6 GPU-hours every day, or 8 h on working days (21.7 a month) at about $44', () => {
+    expect(estimate.budgetGpuHoursPerDay).toBe(6.6);
     const config = loadEnvironment('dev');
     const workingDays = { ...config, costProfile: { ...config.costProfile, gpuDaysPerMonth: 21.7 } };
     const e = estimateEnvironment(workingDays, synthesized('dev').templates);
-    expect(e.totalUsd).toBeCloseTo(44.16, 1);
+    expect(e.totalUsd).toBeCloseTo(44.42, 1);
     expect(e.overBudget).toBe(false);
   });
 
@@ -333,7 +350,7 @@ describe('the real dev environment at its default profile', () => {
 
   test("even at the seed's own Spot figure ($0.158/h) 8 h every day costs about $53", () => {
     const e = estimateEnvironment(loadEnvironment('dev'), synthesized('dev').templates, { spotPrices: { 'g4dn.xlarge': SEED_SPOT } });
-    expect(e.totalUsd).toBeCloseTo(53.05, 1);
+    expect(e.totalUsd).toBeCloseTo(53.3, 1);
     expect(e.overBudget).toBe(true);
   });
 });

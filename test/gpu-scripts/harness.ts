@@ -15,6 +15,8 @@ export const SCRIPTS = path.join(__dirname, '..', '..', 'assets', 'user-data');
 export const INSTANCE_ID = 'i-0abc1234def567890';
 export const FLEET_ID = 'sfr-4a1b2c3d-1234-4e5f-8a9b-0123456789ab';
 export const BUCKET = 'aiassets-test-assets-111111111111-us-east-1';
+/** A build-context hash, as CDK computes for assets/comfyui/ (sha256 hex). */
+export const IMAGE_HASH = 'a3f1c2d4e5b60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
 
 export interface Call {
   cmd: string;
@@ -79,7 +81,10 @@ export function envFile(port: number, overrides: Record<string, string> = {}): s
     ENV_NAME: 'test',
     AWS_REGION: 'us-east-1',
     ASSET_BUCKET: BUCKET,
-    COMFYUI_IMAGE: 'yanwk/comfyui-boot:cu124-slim-20241021',
+    COMFYUI_IMAGE: `aiassets/comfyui:${IMAGE_HASH.slice(0, 16)}`,
+    COMFYUI_IMAGE_HASH: IMAGE_HASH,
+    COMFYUI_CONTEXT_URI: `s3://${BUCKET}/context/${IMAGE_HASH}.zip`,
+    COMFYUI_UID: '1000',
     COMFYUI_PORT: String(port),
     IDLE_MINUTES: '15',
     IDLE_GPU_UTIL_PERCENT: '5',
@@ -102,6 +107,8 @@ export interface Reply {
 
 /** ComfyUI's /queue and the IMDSv2 paths the scripts use, on 127.0.0.1. */
 export class FakeServer {
+  /** The id IMDS answers with. */
+  instanceId = INSTANCE_ID;
   queue: Reply = emptyQueue();
   /** Answers spot/instance-action; gets the 1-based number of the request. */
   instanceAction: (n: number) => Reply = () => ({ status: 404, body: 'Not Found' });
@@ -149,7 +156,7 @@ export class FakeServer {
     if (req.url?.startsWith('/latest/meta-data/') && req.headers['x-aws-ec2-metadata-token'] !== this.token) {
       return send({ status: 401, body: 'Unauthorized' });
     }
-    if (key === 'GET /latest/meta-data/instance-id') return send({ status: 200, body: INSTANCE_ID });
+    if (key === 'GET /latest/meta-data/instance-id') return send({ status: 200, body: this.instanceId });
     if (key === 'GET /latest/meta-data/spot/instance-action') return send(this.instanceAction(n));
     send({ status: 404, body: 'Not Found' });
   }
@@ -166,9 +173,9 @@ export interface RunResult {
 }
 
 /** Runs a script with bash; kills it (and fails) if it outlives timeoutMs. */
-export function run(script: string, env: NodeJS.ProcessEnv, timeoutMs = 10_000): Promise<RunResult> {
+export function run(script: string, env: NodeJS.ProcessEnv, timeoutMs = 10_000, args: string[] = []): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('bash', [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', [script, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));

@@ -38,10 +38,18 @@ beforeEach(() => {
   sb.stub('nvidia-smi', 'printf "%s\\n" "$FAKE_GPU"; exit "${FAKE_GPU_EXIT:-0}"');
   // Matches the pattern against the fake process list, as pgrep -f would (0 found, 1 none).
   sb.stub('pgrep', '[ "$1" = -f ] || exit 3; printf "%s\\n" "$FAKE_PROCS" | grep -Eq -- "${!#}"');
+  // The fleet as the EC2 API shows it: this instance alone unless a test adds peers; the
+  // leaving tags live in a file, as EC2 would keep them.
   sb.stub(
     'aws',
     `case "$1 $2" in
-  "ec2 describe-tags") printf '%s\\n' "$FAKE_FLEET_ID" ;;
+  "ec2 describe-tags")
+    case "$*" in
+      *aws:ec2spot:fleet-request-id*) printf '%s\\n' "$FAKE_FLEET_ID" ;;
+      *) paste -sd '\\t' "$FAKE_STATE/leaving" 2>/dev/null || echo ;;
+    esac ;;
+  "ec2 create-tags") echo "$4" >>"$FAKE_STATE/leaving" ;;
+  "ec2 describe-spot-fleet-instances") printf '%s\\n' "$FAKE_ACTIVE" ;;
   "ec2 modify-spot-fleet-request")
     left=$(cat "$FAKE_STATE/modify-failures" 2>/dev/null || echo 0)
     if [ "$left" -gt 0 ]; then
@@ -50,6 +58,7 @@ beforeEach(() => {
       exit 254
     fi
     echo '{"Return": true}' ;;
+  "ec2 terminate-instances") echo '{"TerminatingInstances": []}' ;;
 esac`,
   );
   for (const cmd of FORBIDDEN) sb.stub(cmd);
@@ -65,6 +74,8 @@ interface Check {
   uptime?: string;
   modifyFailures?: number;
   fleetId?: string;
+  /** The fleet's active instances (default: this one only). */
+  peers?: string[];
 }
 
 interface Outcome extends RunResult {
@@ -72,6 +83,8 @@ interface Outcome extends RunResult {
   metrics: Metric[];
   modifyCalls: string[][];
   describeCalls: string[][];
+  terminateCalls: string[][];
+  tagCalls: string[][];
 }
 
 /** One run of the real idle-watcher.sh against the stand-ins and the test server. */
@@ -92,6 +105,7 @@ async function check(c: Check = {}): Promise<Outcome> {
     FAKE_GPU_EXIT: String(c.gpuExit ?? 0),
     FAKE_PROCS: [...BASELINE_PROCS, ...(c.procs ?? [])].join('\n'),
     FAKE_FLEET_ID: c.fleetId ?? FLEET_ID,
+    FAKE_ACTIVE: (c.peers ?? [INSTANCE_ID]).join('\t'),
   });
   fs.rmSync(sb.callsFile, { force: true });
   const result = await run(SCRIPT, env);
@@ -104,6 +118,8 @@ async function check(c: Check = {}): Promise<Outcome> {
     metrics: metrics(calls),
     modifyCalls: ec2('modify-spot-fleet-request'),
     describeCalls: ec2('describe-tags'),
+    terminateCalls: ec2('terminate-instances'),
+    tagCalls: ec2('create-tags'),
   };
 }
 
@@ -115,6 +131,7 @@ function expectIdle(o: Outcome, counter: number) {
   expect(o.counter).toBe(counter);
   expect(o.metrics.map((m) => [m.name, m.value])).toEqual([['IdleMinutes', counter]]);
   expect(o.modifyCalls).toEqual([]);
+  expect(o.terminateCalls).toEqual([]);
 }
 
 /** A busy minute: counter reset, IdleMinutes=0 and signalErrors IdleSignalErrors=1 datapoints. */
@@ -221,21 +238,38 @@ describe('boot grace', () => {
   });
 });
 
-describe('scaling the fleet to zero', () => {
+const modify = (target: number) => ['ec2', 'modify-spot-fleet-request', '--spot-fleet-request-id', FLEET_ID, '--target-capacity', String(target), '--excess-capacity-termination-policy', 'noTermination'];
+
+describe('leaving the fleet after IDLE_MINUTES', () => {
   test('one minute below the threshold: no action', async () => {
     expectIdle(await check({ counter: 13 }), 14);
   });
 
-  test('exactly at the threshold: target capacity 0 on the own fleet, IdleShutdownActions=1', async () => {
+  test('exactly at the threshold, alone: tags itself leaving, target 0 without termination, then terminates itself', async () => {
     const o = await check({ counter: 14 });
     expect(o.code).toBe(0);
     expect(o.counter).toBe(15);
-    expect(o.describeCalls).toEqual([
+    expect(o.describeCalls[0]).toEqual(
       ['ec2', 'describe-tags', '--filters', `Name=resource-id,Values=${INSTANCE_ID}`, 'Name=key,Values=aws:ec2spot:fleet-request-id', '--query', 'Tags[0].Value', '--output', 'text'],
-    ]);
-    expect(o.modifyCalls).toEqual([['ec2', 'modify-spot-fleet-request', '--spot-fleet-request-id', FLEET_ID, '--target-capacity', '0']]);
+    );
+    expect(o.tagCalls).toEqual([['ec2', 'create-tags', '--resources', INSTANCE_ID, '--tags', expect.stringMatching(/^Key=comfyui:leaving,Value=\d+$/)]]);
+    // Written once, then read again and found standing: no second write.
+    expect(o.modifyCalls).toEqual([modify(0)]);
+    expect(o.terminateCalls).toEqual([['ec2', 'terminate-instances', '--instance-ids', INSTANCE_ID]]);
     expect(o.metrics.map((m) => [m.name, m.value])).toEqual([['IdleMinutes', 15], ['IdleShutdownActions', 1]]);
-    expect(o.stdout).toMatch(/counter=15\/15 action=scale-to-zero$/m);
+    expect(o.stdout).toMatch(/counter=15\/15 action=leave-fleet$/m);
+  });
+
+  test('with two busy peers the target becomes 2: only this instance goes', async () => {
+    const o = await check({ counter: 14, peers: [INSTANCE_ID, 'i-0peer000000000001', 'i-0peer000000000002'] });
+    expect(o.modifyCalls).toEqual([modify(2)]);
+    expect(o.terminateCalls).toEqual([['ec2', 'terminate-instances', '--instance-ids', INSTANCE_ID]]);
+  });
+
+  test('a peer that is leaving too is not counted', async () => {
+    sb.write('leaving', 'i-0peer000000000001\n');
+    const o = await check({ counter: 14, peers: [INSTANCE_ID, 'i-0peer000000000001', 'i-0peer000000000002'] });
+    expect(o.modifyCalls).toEqual([modify(1)]);
   });
 
   test('after a successful request the next minutes do not ask again, until another full idle period', async () => {
@@ -266,6 +300,7 @@ describe('scaling the fleet to zero', () => {
     expect(o.code).not.toBe(0);
     expect(o.counter).toBe(15);
     expect(o.modifyCalls).toHaveLength(3);
+    expect(o.terminateCalls).toEqual([]);
     expect(values(o, 'IdleShutdownFailures')).toEqual([1]);
     expect(values(o, 'IdleShutdownActions')).toEqual([]);
     expect(o.stdout).toContain('the next check tries again');

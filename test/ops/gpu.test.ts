@@ -1,6 +1,17 @@
 import { CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { PutMetricDataCommand } from '@aws-sdk/client-cloudwatch';
-import { DescribeInstancesCommand, DescribeSpotFleetInstancesCommand, DescribeSpotFleetRequestsCommand } from '@aws-sdk/client-ec2';
+import {
+  AttachVolumeCommand,
+  CreateTagsCommand,
+  CreateVolumeCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DescribeSpotFleetInstancesCommand,
+  DescribeSpotFleetRequestsCommand,
+  DescribeVolumesCommand,
+  RunInstancesCommand,
+  StopInstancesCommand,
+} from '@aws-sdk/client-ec2';
 import { runCli } from '../../lib/ops/cli';
 import type { GpuStatus } from '../../lib/ops/gpu-status';
 import type { StartResult } from '../../lib/ops/gpu-start';
@@ -59,10 +70,11 @@ describe('gpu status', () => {
       targetCapacity: 0,
       fulfilledCapacity: 0,
       instances: [],
+      stoppedInstances: [],
     });
   });
 
-  test('one running instance: type, AZ, launch time, idle minutes and Spot price', async () => {
+  test('one running instance: type, AZ, launch time, idle minutes, Spot price and the boot phases the box reported', async () => {
     const clients = motoClients(moto().endpoint);
     const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 1 });
     await clients.cloudWatch.send(
@@ -78,6 +90,7 @@ describe('gpu status', () => {
     );
     const instanceId = (await clients.ec2.send(new DescribeSpotFleetInstancesCommand({ SpotFleetRequestId: fleetId }))).ActiveInstances![0]
       .InstanceId!;
+    await clients.ec2.send(new CreateTagsCommand({ Resources: [instanceId], Tags: [{ Key: 'comfyui:boot', Value: 'bootstrap=88 models=190 image=151' }] }));
 
     const json = await runOps(['gpu', 'status', '--env', 'dev', '--json'], env());
     expect(json.code).toBe(0);
@@ -94,6 +107,7 @@ describe('gpu status', () => {
       // moto gives Spot Fleet instances no public address, hence no ComfyUI URL.
       publicIp: null,
       comfyUiUrl: null,
+      bootPhases: { bootstrap: 88, models: 190, image: 151 },
     });
     expect(Date.parse(instance.launchTime!)).toBeGreaterThan(Date.now() - 10 * 60_000);
     // moto prices every Spot pool at $0.00001.
@@ -103,6 +117,8 @@ describe('gpu status', () => {
     expect(await runCli(['gpu', 'status', '--env', 'dev'], table.deps)).toBe(0);
     const row = table.stdout().split('\n').find((l) => l.startsWith(instanceId));
     expect(row).toMatch(new RegExp(`^${instanceId}\\s+g4dn\\.xlarge\\s+us-east-1a\\s+running\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ\\s+-\\s+-\\s+-\\s+7\\s+\\$\\d+\\.\\d{4}$`));
+    // Boot order, whatever order the box wrote them in.
+    expect(table.stdout()).toContain(`${instanceId} boot: bootstrap 88 s, image 151 s, models 190 s after kernel boot\n`);
   });
 
   test('an instance with a public IP gets its ComfyUI URL from the ComfyUiPort output', async () => {
@@ -144,6 +160,95 @@ describe('gpu status', () => {
   });
 });
 
+describe('gpu status: stopped instances', () => {
+  // A fleet still on interruption behaviour `stop` (deployed before it became `terminate`) leaves each
+  // interrupted instance stopped, its volumes billing, and launches a replacement elsewhere (EC2 User
+  // Guide, "Stop interrupted Spot Instances"). moto stops a real instance with StopInstances.
+  test('a stopped instance of the fleet is listed with its volume size and monthly cost, and how to terminate it', async () => {
+    const clients = motoClients(moto().endpoint);
+    const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 2 });
+    const ids = (await clients.ec2.send(new DescribeSpotFleetInstancesCommand({ SpotFleetRequestId: fleetId }))).ActiveInstances!.map(
+      (i) => i.InstanceId!,
+    );
+    expect(ids).toHaveLength(2);
+    const [stopped, running] = ids;
+    await clients.ec2.send(new StopInstancesCommand({ InstanceIds: [stopped] }));
+    // The DLAMI's 100 GB gp3 root volume, as the launch template asks for it (moto's fleet gives an 8 GB default).
+    const az = (await clients.ec2.send(new DescribeInstancesCommand({ InstanceIds: [stopped] }))).Reservations![0].Instances![0].Placement!.AvailabilityZone!;
+    const volume = await clients.ec2.send(new CreateVolumeCommand({ AvailabilityZone: az, Size: 100, VolumeType: 'gp3' }));
+    await clients.ec2.send(new AttachVolumeCommand({ VolumeId: volume.VolumeId, InstanceId: stopped, Device: '/dev/sdf' }));
+    // moto also gives every instance an 8 GB gp2 root volume: a type the price table does not hold.
+    const attached = (await clients.ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.instance-id', Values: [stopped] }] }))).Volumes!;
+    expect(attached.map((v) => [v.Size, v.VolumeType]).sort()).toEqual([[100, 'gp3'], [8, 'gp2']]);
+
+    const json = await runOps(['gpu', 'status', '--env', 'dev', '--json'], env());
+    expect(json.code).toBe(0);
+    const status = JSON.parse(json.stdout) as GpuStatus;
+    expect(status.stoppedInstances).toEqual([
+      {
+        instanceId: stopped,
+        instanceType: 'g4dn.xlarge',
+        availabilityZone: az,
+        state: 'stopped',
+        reason: expect.any(String),
+        volumeGb: 108,
+        // 100 GB x $0.08 per GB-month of gp3 in us-east-1 (lib/cost/prices.ts).
+        monthlyUsd: 8,
+        unpricedGb: 8,
+      },
+    ]);
+    expect(status.stoppedInstances!.map((i) => i.instanceId)).not.toContain(running);
+
+    const table = await runOps(['gpu', 'status', '--env', 'dev'], env());
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain('Stopped instances: 1, their volumes billing $8.00 + 8 GB unpriced a month.');
+    expect(table.stdout).toMatch(new RegExp(`^${stopped}\\s+g4dn\\.xlarge\\s+${az}\\s+stopped\\s+108\\s+\\$8\\.00 \\+ 8 GB unpriced\\s`, 'm'));
+    expect(table.stdout).toContain(`aws ec2 terminate-instances --region us-east-1 --instance-ids ${stopped}`);
+  });
+
+  test('a stopped gp3-only instance the fleet no longer lists is found by its fleet tag and priced exactly', async () => {
+    const clients = motoClients(moto().endpoint);
+    const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 0 });
+    const ami = (await clients.ec2.send(new DescribeImagesCommand({}))).Images![0].ImageId!;
+    // EC2 tags every instance a Spot Fleet launches with aws:ec2spot:fleet-request-id (read by idle-watcher.sh too).
+    const launched = await clients.ec2.send(
+      new RunInstancesCommand({
+        ImageId: ami,
+        InstanceType: 'g5.xlarge',
+        MinCount: 1,
+        MaxCount: 1,
+        BlockDeviceMappings: [{ DeviceName: '/dev/sda1', Ebs: { VolumeSize: 100, VolumeType: 'gp3' } }],
+        TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'aws:ec2spot:fleet-request-id', Value: fleetId }] }],
+      }),
+    );
+    const instanceId = launched.Instances![0].InstanceId!;
+    await clients.ec2.send(new StopInstancesCommand({ InstanceIds: [instanceId] }));
+    // Another fleet's stopped instance is not ours.
+    const other = await clients.ec2.send(
+      new RunInstancesCommand({
+        ImageId: ami,
+        MinCount: 1,
+        MaxCount: 1,
+        TagSpecifications: [{ ResourceType: 'instance', Tags: [{ Key: 'aws:ec2spot:fleet-request-id', Value: 'sfr-other' }] }],
+      }),
+    );
+    await clients.ec2.send(new StopInstancesCommand({ InstanceIds: [other.Instances![0].InstanceId!] }));
+
+    const status = JSON.parse((await runOps(['gpu', 'status', '--env', 'dev', '--json'], env())).stdout) as GpuStatus;
+    expect(status.instances).toEqual([]);
+    expect(status.stoppedInstances).toEqual([expect.objectContaining({ instanceId, instanceType: 'g5.xlarge', volumeGb: 100, monthlyUsd: 8, unpricedGb: 0 })]);
+    const table = await runOps(['gpu', 'status', '--env', 'dev'], env());
+    expect(table.stdout).toContain('No instances: the fleet is scaled to 0');
+    expect(table.stdout).toContain('Stopped instances: 1, their volumes billing $8.00 a month.');
+  });
+
+  test('no stopped instance, no stopped section', async () => {
+    await deployEnvironment(motoClients(moto().endpoint), 'dev', { capacity: 1 });
+    const table = await runOps(['gpu', 'status', '--env', 'dev'], env());
+    expect(table.stdout).not.toContain('Stopped instances');
+  });
+});
+
 describe('gpu start', () => {
   test('--wait prints each phase with its time and ends when ComfyUI answers 200', async () => {
     const { fleetId } = await deployEnvironment(motoClients(moto().endpoint), 'dev', { capacity: 0 });
@@ -169,24 +274,51 @@ describe('gpu start', () => {
     expect(await fleetTarget(fleetId)).toEqual({ target: 1, fulfilled: 1 });
   });
 
-  test('without --comfyui-url it probes http://<public ip>:<ComfyUiPort>; --json gives the phases', async () => {
-    stub = await startComfyStub(1);
+  test("without --comfyui-url it waits for each box's own ready phase (its comfyui:boot tag); --json gives all phases", async () => {
     const clients = motoClients(moto().endpoint);
-    const port = new URL(stub.url).port;
-    const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 0, comfyUiPort: port });
-    // moto assigns no public IP; pretend the instance's public address is loopback, where the stub listens.
-    patchEc2(clients.ec2, { publicIp: '127.0.0.1' });
+    const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 0 });
     const run = inProcessDeps(clients, env());
+    // The boxes: once an instance exists it reports its phases in two steps, as boot-phase.sh does.
+    let done = false;
+    const boxes = (async () => {
+      const reported = new Map<string, number>();
+      while (!done) {
+        const ids = ((await clients.ec2.send(new DescribeSpotFleetInstancesCommand({ SpotFleetRequestId: fleetId }))).ActiveInstances ?? []).map((i) => i.InstanceId!);
+        for (const id of ids) {
+          const step = reported.get(id) ?? 0;
+          const value = ['bootstrap=41 image=88', 'bootstrap=41 image=88 models=102 ready=131'][step];
+          if (value) await clients.ec2.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: 'comfyui:boot', Value: value }] }));
+          reported.set(id, step + 1);
+        }
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    })();
 
     const code = await runCli(['gpu', 'start', '--env', 'dev', '--count', '2', '--wait', '--json'], run.deps);
+    done = true;
+    await boxes;
     expect(run.stderr()).toContain('[3/3 ComfyUI ready] done');
+    expect(run.stderr()).toMatch(/\[3\/3 ComfyUI ready\] i-\w+: bootstrap 41 s, image 88 s\n/);
     expect(code).toBe(0);
     const result = JSON.parse(run.stdout()) as StartResult;
     expect(result).toMatchObject({ fleetId, previousTargetCapacity: 0, targetCapacity: 2, waited: true });
     expect(result.phases.map((p) => p.phase)).toEqual(['capacity', 'running', 'comfyui']);
     expect(result.instances).toHaveLength(2);
-    expect(result.comfyUiUrls).toEqual([stub.url, stub.url]);
+    expect(Object.values(result.bootPhases)).toEqual([
+      { bootstrap: 41, image: 88, models: 102, ready: 131 },
+      { bootstrap: 41, image: 88, models: 102, ready: 131 },
+    ]);
     expect(await fleetTarget(fleetId)).toEqual({ target: 2, fulfilled: 2 });
+  });
+
+  test('a box that never reports ready: exit 4 with the phases it did report', async () => {
+    const clients = motoClients(moto().endpoint);
+    await deployEnvironment(clients, 'dev', { capacity: 0 });
+    const run = inProcessDeps(clients, env());
+    const code = await runCli(['gpu', 'start', '--env', 'dev', '--wait', '--timeout-minutes', '0.03'], run.deps);
+    expect(code).toBe(4);
+    expect(run.stderr()).toMatch(/Timed out after .* in phase 3\/3 ComfyUI ready: i-\w+ reported no boot phase reported yet/);
+    expect(run.stderr()).toContain('the box tags ready once /system_stats answers on it');
   });
 
   test('ComfyUI never ready: exit 4 naming the unfinished phase', async () => {

@@ -5,8 +5,11 @@ import * as path from 'node:path';
 import { runCli } from '../../lib/ops/cli';
 import { bucketPresence } from '../../lib/ops/buckets';
 import { describeStack } from '../../lib/ops/stack-outputs';
-import type { TeardownReport } from '../../lib/ops/teardown';
+import { RETAINED_OF_DELETED_STACKS, type TeardownReport } from '../../lib/ops/teardown';
+import { TEARDOWN_ORDER } from '../../lib/ops/stack-outputs';
+import type { CfnTemplate } from '../../lib/synth';
 import { startMoto, type MotoServer } from '../support/moto';
+import { ENVS, synthesized } from '../support/synth';
 import { cliEnv, deployEnvironment, inProcessDeps, motoClients, runOps, writeCdkStandIn, type CdkStandIn } from './fixtures';
 
 // teardown against moto, with a recording stand-in for `npx cdk` (OPS_CDK_BIN).
@@ -151,6 +154,9 @@ describe('prod teardown', () => {
         '  stack AiAssets-prod-Storage (removalPolicy retain: the stateful stack is never destroyed by teardown)',
         `  bucket ${fixture.assetBucket}, with its objects (removalPolicy retain)`,
         `  bucket ${fixture.logBucket}, with its objects (removalPolicy retain)`,
+        '  of stack AiAssets-prod-Observability: its function log group, if any (expires after its retention)',
+        '  of stack AiAssets-prod-Gpu: its host, flow and function log groups (expire after their retention)',
+        '  of stack AiAssets-prod-Gpu: its dead-letter queue of undelivered alerts (free while empty; messages expire)',
       ].join('\n'));
     expect(code).toBe(0);
     expect(run.prompts).toEqual(['Type the environment name (prod) to delete the above: ']);
@@ -163,7 +169,15 @@ describe('prod teardown', () => {
       region: 'us-east-1',
       removalPolicy: 'retain',
       delete: { stacks: ['AiAssets-prod-Observability', 'AiAssets-prod-Gpu'], buckets: [] },
-      keep: { stacks: ['AiAssets-prod-Storage'], buckets: [fixture.assetBucket, fixture.logBucket] },
+      keep: {
+        stacks: ['AiAssets-prod-Storage'],
+        buckets: [fixture.assetBucket, fixture.logBucket],
+        resources: [
+          'AiAssets-prod-Observability: its function log group, if any (expires after its retention)',
+          'AiAssets-prod-Gpu: its host, flow and function log groups (expire after their retention)',
+          'AiAssets-prod-Gpu: its dead-letter queue of undelivered alerts (free while empty; messages expire)',
+        ],
+      },
       notDeployed: ['AiAssets-prod-Vps'],
       confirmed: true,
       fleetScaledToZero: true,
@@ -179,5 +193,58 @@ describe('prod teardown', () => {
       error: null,
     });
     expect(await bucketPresence(clients.s3, fixture.assetBucket!)).toBe('exists');
+  });
+});
+
+describe('teardown then redeploy (synthesized templates)', () => {
+  // A resource that outlives its stack (DeletionPolicy Retain) with a fixed physical name makes the next
+  // deploy of that stack fail with "already exists"; a retained KMS key bills $1 a month per teardown.
+  const RETAINED = ['Retain', 'RetainExceptOnCreate'];
+  type Resource = CfnTemplate['Resources'][string];
+  const retained = (r: Resource) => RETAINED.includes(r.DeletionPolicy as string);
+  /** Top-level name properties (LogGroupName, BucketName, Name, ...) that do not vary with the stack's id. */
+  const fixedNames = (r: Resource) =>
+    Object.entries(r.Properties ?? {})
+      .filter(([key]) => /Name$/.test(key) && key !== 'DisplayName')
+      .filter(([, value]) => !JSON.stringify(value).includes('"AWS::StackId"'))
+      .map(([key, value]) => `${key}=${JSON.stringify(value)}`);
+
+  /** The stacks teardown deletes: all, but the Storage stack in a retain environment. */
+  const deletedStacks = (env: string) => {
+    const result = synthesized(env);
+    const retain = Object.values(result.templates).some((t) => Object.values(t.Resources).some((r) => r.Type === 'AWS::S3::Bucket' && retained(r)));
+    return Object.entries(result.templates).filter(([name]) => !(retain && name.endsWith('-Storage')));
+  };
+
+  test.each(ENVS)('%s: no resource of a stack teardown deletes is retained under a fixed name', (env) => {
+    const offenders = deletedStacks(env).flatMap(([stack, t]) =>
+      Object.entries(t.Resources)
+        .filter(([, r]) => retained(r) && fixedNames(r).length > 0)
+        .map(([id, r]) => `${stack} ${id} ${r.Type} ${fixedNames(r).join(' ')}`),
+    );
+    expect(offenders).toEqual([]);
+  });
+
+  test.each(ENVS)('%s: no KMS key is retained (it holds no data once its topic is gone)', (env) => {
+    const keys = Object.values(synthesized(env).templates).flatMap((t) => Object.values(t.Resources).filter((r) => r.Type === 'AWS::KMS::Key'));
+    expect(keys.length).toBeGreaterThan(0);
+    for (const key of keys) expect(key.DeletionPolicy).toBe('Delete');
+  });
+
+  test('the GPU host log group is named per stack: /aiassets/<env>/gpu/<stack uuid>', () => {
+    const gpu = synthesized('prod').templates['AiAssets-prod-Gpu'];
+    const [host] = Object.values(gpu.Resources).filter((r) => r.Type === 'AWS::Logs::LogGroup' && JSON.stringify(r.Properties).includes('/aiassets/prod/gpu'));
+    expect(host.DeletionPolicy).toBe('Retain');
+    expect(host.Properties!.LogGroupName).toEqual({
+      'Fn::Join': ['', ['/aiassets/prod/gpu/', { 'Fn::Select': [2, { 'Fn::Split': ['/', { Ref: 'AWS::StackId' }] }] }]],
+    });
+  });
+
+  test("teardown's \"Will keep\" names every type of resource that outlives a stack it deletes (prod)", () => {
+    for (const [stack, t] of deletedStacks('prod')) {
+      const part = TEARDOWN_ORDER.find((p) => stack.endsWith(`-${p}`))!;
+      const types = [...new Set(Object.values(t.Resources).filter(retained).map((r) => r.Type))].sort();
+      expect([stack, types.filter((type) => !(type in RETAINED_OF_DELETED_STACKS[part]))]).toEqual([stack, []]);
+    }
   });
 });

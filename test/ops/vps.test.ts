@@ -190,6 +190,7 @@ describe('deploy, status, logs', () => {
       previous: null,
       releases: [bundle.hash],
       lock: null,
+      lastRun: { outcome: 'serving', release: bundle.hash, current: bundle.hash, at: expect.any(String), detail: '' },
       services: [
         expect.objectContaining({ service: 'web', state: 'running', health: 'healthy' }),
         expect.objectContaining({ service: 'db', state: 'running', health: 'healthy' }),
@@ -200,6 +201,7 @@ describe('deploy, status, logs', () => {
     expect(table.code).toBe(0);
     expect(table.stdout).toContain(`Current      ${bundle.hash}`);
     expect(table.stdout).toContain('Lock         free');
+    expect(table.stdout).toContain(`Last gate    serving: release ${bundle.hash} at `);
     expect(table.stdout).toMatch(/SERVICE\s+CONTAINER\s+STATE\s+HEALTH\s+STATUS\nweb\s+aiassets-dev-web-1\s+running\s+healthy/);
   });
 
@@ -253,7 +255,7 @@ describe('rollback and the lock', () => {
     const again = await ops(['rollback', '--env', 'roll', '--identity', identity]);
     expect(again.code).toBe(0);
     expect(again.stderr).toContain('warning: Stack AiAssets-roll-Vps is not deployed in us-east-1');
-    expect(again.stderr).toContain('Proceeding without the app secrets: output from the VPS is not redacted.');
+    expect(again.stderr).toContain("Proceeding without the app secrets: output from the VPS is masked with the values of the releases' .env files there.");
     expect(current('roll')).toBe(v2.hash);
 
     // vps.releasesToKeep = 2: a third release prunes the oldest (never current or previous).
@@ -476,6 +478,10 @@ test('deployer errors map to the ops exit codes', () => {
   expect(codes).toEqual([ExitCode.timeout, 5, 5, ExitCode.notDeployed, 1, 1, 1]);
   expect(vpsError(new DeployError('LOCKED', 'x', { owner: 'o', ageSeconds: 3 }), 'vps down').exitCode).toBe(5);
   expect(vpsError(new DeployError('CONNECT_FAILED', 'could not open: All configured authentication methods failed'), 'vps status').exitCode).toBe(6);
+  expect(vpsError(new DeployError('RELEASE_TAMPERED', 'x'), 'vps rollback').exitCode).toBe(5);
+  expect(vpsError(new DeployError('DISK_FULL', 'x'), 'vps deploy', 'dev').message).toContain('Then: npm run ops -- vps deploy --env dev');
+  const detached = vpsError(new DeployError('GATE_DETACHED', 'x'), 'vps deploy', 'dev');
+  expect([detached.exitCode, detached.message]).toEqual([1, expect.stringContaining('npm run ops -- vps status --env dev (shows the last gate\'s outcome)')]);
 });
 
 test('no secret value, seed or private key in any output of this file', () => {

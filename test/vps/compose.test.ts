@@ -2,7 +2,11 @@ import Ajv from 'ajv';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { renderBundle, requiredSecrets, type VpsBundle, type VpsBundleSettings } from '../../lib/vps/bundle';
+import { COMPOSE_DIR, renderBundle, requiredSecrets, type VpsBundle, type VpsBundleSettings } from '../../lib/vps/bundle';
+import { bundleSettingsFor } from '../../lib/vps/bundle-settings';
+import { ENVIRONMENT_NAMES } from '../../lib/config/environments';
+import { loadEnvironment } from '../../lib/config/load';
+import { tempDir } from '../support/synth';
 import {
   badPorts,
   badServerBlocks,
@@ -12,10 +16,12 @@ import {
   envOf,
   literalSecrets,
   missingHealthOrRestart,
+  oneShotServices,
   referencedVariables,
   resourceTotals,
   unpinnedImages,
 } from './support-compose/compose-rules';
+import { healthCheckPrograms, missingTools } from './support-compose/image-tools';
 
 const GATEWAY_IMAGE = 'ghcr.io/example/mcp-gateway:1.4.2';
 const WITH_GATEWAY: VpsBundleSettings = {
@@ -135,8 +141,33 @@ describe.each(VARIANTS)('rendered stack %s', (_label, { settings, bundle, text, 
 
   test('leaves no template placeholder or marker in any file', () => {
     for (const [file, content] of Object.entries(bundle.files)) {
-      expect([file, /\{\{[A-Z_]+\}\}|@gateway-(begin|end)/.test(content)]).toEqual([file, false]);
+      expect([file, content.match(/\{\{[^}]*\}\}|@gateway-(begin|end)/)?.[0]]).toEqual([file, undefined]);
     }
+  });
+
+  test('fills in the n8n host name (a placeholder with a digit)', () => {
+    const env = envOf(compose.services.n8n);
+    expect([env.N8N_HOST, env.N8N_EDITOR_BASE_URL, env.WEBHOOK_URL]).toEqual([settings.hostnames.n8n, `https://${settings.hostnames.n8n}/`, `https://${settings.hostnames.n8n}/`]);
+  });
+
+  test('runs health checks and entrypoints only with programs the pinned images ship', () => {
+    expect(missingTools(compose.services, ['mcp-gateway'])).toEqual([]);
+  });
+
+  test('ensures the databases in a one-shot job on every deploy, before any app starts', () => {
+    expect(oneShotServices(compose)).toEqual(['db-init', 'sim-migrations']);
+    expect(compose.services.postgres.volumes?.some((v) => String(v).includes('docker-entrypoint-initdb.d'))).toBe(false);
+    expect(compose.services['db-init'].depends_on).toEqual({ postgres: { condition: 'service_healthy' } });
+    expect(compose.services.n8n.depends_on).toMatchObject({ 'db-init': { condition: 'service_completed_successfully' } });
+    expect(compose.services['sim-migrations'].depends_on).toEqual({ 'db-init': { condition: 'service_completed_successfully' } });
+  });
+
+  test('runs Sim like upstream: cron with its secret, Redis for app and realtime', () => {
+    expect(envOf(compose.services['sim-cron'])).toMatchObject({ SIM_URL: 'http://sim:3000', CRON_SECRET: expect.stringMatching(/^\$\{SIM_CRON_SECRET:\?/) });
+    expect(envOf(compose.services.sim).CRON_SECRET).toBe(envOf(compose.services['sim-cron']).CRON_SECRET);
+    for (const name of ['sim', 'sim-realtime']) expect(envOf(compose.services[name]).REDIS_URL).toMatch(/^redis:\/\/default:\$\{REDIS_PASSWORD:\?[^}]*\}@redis:6379\/1$/);
+    const tags = new Set(['sim', 'sim-realtime', 'sim-migrations', 'sim-cron'].map((n) => compose.services[n].image?.split(':')[1]));
+    expect([...tags]).toEqual(['v0.8.9']);
   });
 });
 
@@ -157,6 +188,10 @@ test.each<[string, (c: Compose, text: string) => string | void, (c: Compose, tex
   ['defaulted secret', (_c, text) => `${text}\nx-extra: \${REDIS_PASSWORD:-redis}\n`, literalSecrets],
   ['memory total over budget', (c) => void (c.services.ollama.deploy = { resources: { limits: { cpus: '0.5', memory: '4G' } } }), (c) => overBudget(c)],
   ['missing CPU limit', (c) => void delete c.services.n8n.deploy, (c) => resourceTotals(c).problems],
+  ['one-shot job that restarts', (c) => void (c.services['db-init'].restart = 'unless-stopped'), (c) => missingHealthOrRestart(c)],
+  ['wget health check in the Sim image (Debian slim plus curl)', (c) => void (c.services.sim.healthcheck = { test: ['CMD', 'wget', '-q', '--spider', 'http://127.0.0.1:3000/'] }), (c) => missingTools(c.services, ['mcp-gateway'])],
+  ['wget in a shell health check of the Ollama image', (c) => void (c.services.ollama.healthcheck = { test: ['CMD-SHELL', 'wget -q -O- http://127.0.0.1:11434 | grep -q Ollama'] }), (c) => missingTools(c.services, ['mcp-gateway'])],
+  ['image bumped without re-reading its build files', (c) => void (c.services.sim.image = 'ghcr.io/simstudioai/simstudio:v0.9.0'), (c) => missingTools(c.services, ['mcp-gateway'])],
 ])('the rules catch a %s', (_label, breakIt, rule) => {
   const compose = clone(VARIANTS[0][1].compose);
   const text = VARIANTS[0][1].text;
@@ -192,7 +227,8 @@ describe('the MCP gateway', () => {
   test('runs the configured image behind its own server block with a bearer-token check', () => {
     expect(withGateway.compose.services['mcp-gateway'].image).toBe(GATEWAY_IMAGE);
     const site = withGateway.bundle.files['nginx/sites/mcp.dev.example.com.conf'];
-    expect(site).toMatch(/if \(\$mcp_authorized = 0\) \{\s+return 401;/);
+    expect(site).toMatch(/try_files \S+ @mcp_\$mcp_authorized;/);
+    expect(site).toMatch(/location @mcp_0 \{\s+return 401;/);
     expect(envOf(withGateway.compose.services.nginx).MCP_GATEWAY_TOKEN).toMatch(/^\$\{MCP_GATEWAY_TOKEN:\?/);
   });
 
@@ -252,8 +288,45 @@ describe('renderBundle', () => {
 
   test('ships the scripts the compose file mounts and no template or provisioning file', () => {
     const files = Object.keys(VARIANTS[0][1].bundle.files);
-    expect(files).toEqual(expect.arrayContaining(['certbot/certbot.sh', 'certbot/deploy-hook.sh', 'nginx/start.sh', 'postgres/init-databases.sh', 'redis/start.sh', '.env.example']));
+    expect(files).toEqual(expect.arrayContaining(['certbot/certbot.sh', 'certbot/deploy-hook.sh', 'nginx/start.sh', 'postgres/ensure-databases.sh', 'redis/start.sh', '.env.example']));
     expect(files.filter((f) => f.includes('templates') || f === 'provision.sh')).toEqual([]);
+  });
+
+  test('leaves no placeholder in any file of any environment\'s bundle', () => {
+    for (const name of ENVIRONMENT_NAMES) {
+      const bundle = renderBundle(bundleSettingsFor(loadEnvironment(name)));
+      for (const [file, content] of Object.entries(bundle.files)) expect([name, file, content.match(/\{\{[^}]*\}\}/)?.[0]]).toEqual([name, file, undefined]);
+    }
+  });
+
+  test('refuses to produce a bundle with a placeholder left in it', () => {
+    const dir = templateCopy();
+    fs.appendFileSync(path.join(dir, 'nginx/nginx.conf'), '# {{N8N_HOST}}\n');
+    expect(() => renderBundle(WITH_GATEWAY, { templateDir: dir })).toThrow(/still holds template placeholders:\n {2}- nginx\/nginx\.conf: \{\{N8N_HOST\}\}/);
+  });
+
+  test.each([
+    ['a file', 'nginx/nginx.conf'],
+    ['a folder', 'redis'],
+    ['the template folder itself', ''],
+  ])('refuses a symbolic link as %s, naming it and where it points', (_label, link) => {
+    const dir = templateCopy();
+    const outside = tempDir('outside-');
+    fs.writeFileSync(path.join(outside, 'secret.txt'), 'outside the repository\n');
+    const target = path.join(dir, link);
+    if (link === '') {
+      const linked = path.join(tempDir('linked-'), 'compose');
+      fs.symlinkSync(dir, linked);
+      expect(() => renderBundle(WITH_GATEWAY, { templateDir: linked })).toThrow(new RegExp(`${linked} is a symbolic link \\(to ${dir}\\): the VPS bundle takes only regular files`));
+      return;
+    }
+    fs.rmSync(target, { recursive: true });
+    fs.symlinkSync(outside, target);
+    expect(() => renderBundle(WITH_GATEWAY, { templateDir: dir })).toThrow(new RegExp(`${target} is a symbolic link \\(to ${outside}\\).*replace the link with the file itself`));
+  });
+
+  test('renders a plain copy of the templates exactly like the originals', () => {
+    expect(renderBundle(WITH_GATEWAY, { templateDir: templateCopy() })).toEqual(VARIANTS[0][1].bundle);
   });
 
   test('ships nothing that looks like a generated secret', () => {
@@ -261,4 +334,17 @@ describe('renderBundle', () => {
       expect([file, content.match(/\b[0-9a-f]{32,}\b|BEGIN [A-Z ]*PRIVATE KEY/i)?.[0]]).toEqual([file, undefined]);
     }
   });
+});
+
+/** A private copy of assets/compose/ that a test may break. */
+function templateCopy(): string {
+  const dir = path.join(tempDir('templates-'), 'compose');
+  fs.cpSync(COMPOSE_DIR, dir, { recursive: true });
+  return dir;
+}
+
+test('health checks are read program by program, shell checks split on ; && || |', () => {
+  expect(healthCheckPrograms(['CMD', 'curl', '-fsS', 'http://x'])).toEqual(['curl']);
+  expect(healthCheckPrograms(['CMD-SHELL', 'redis-cli ping | grep -q PONG'])).toEqual(['redis-cli', 'grep']);
+  expect(healthCheckPrograms('wget -q -O- x || curl -fsS x; test -f y && true')).toEqual(['wget', 'curl', 'test', 'true']);
 });

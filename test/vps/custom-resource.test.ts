@@ -16,7 +16,7 @@ import { startSshd, type SshdFixture } from './support-ssh/sshd';
 let moto: MotoServer;
 let sshd: SshdFixture;
 let docker: DockerRecorder;
-let handler: typeof import('../../lib/vps/custom-resource/handler');
+let handler: typeof import('../../assets/lambda/vps-deployment/index');
 const saved = { ...process.env };
 const SEED = 'seed-'.repeat(13);
 const config = loadEnvironment('dev');
@@ -29,7 +29,7 @@ beforeAll(async () => {
   [moto, sshd] = await Promise.all([startMoto(), startSshd()]);
   docker = new DockerRecorder(sshd.stubDir);
   Object.assign(process.env, motoEnv(moto.endpoint));
-  handler = require('../../lib/vps/custom-resource/handler');
+  handler = require('../../assets/lambda/vps-deployment/index');
   const sm = new SecretsManagerClient({});
   const key = await sm.send(new CreateSecretCommand({ Name: 'AiAssets/dev/vps-ssh-key', SecretString: sshd.clientKey }));
   const app = await sm.send(new CreateSecretCommand({ Name: 'app-secrets', SecretString: JSON.stringify({ seed: SEED }) }));

@@ -21,6 +21,7 @@ import {
   type SshConnection,
 } from '../../lib/vps/deployer';
 import { layoutOf, renderEnvFile } from '../../lib/vps/deployer-input';
+import { manifestOf } from '../../lib/vps/deployer-manifest';
 import { breakLockScript } from '../../lib/vps/deployer-remote';
 import { spawnSync } from 'node:child_process';
 import { Redactor } from '../../lib/vps/deployer-redact';
@@ -127,7 +128,10 @@ describe('deploy', () => {
     expect(fs.readlinkSync(path.join(envDir(env), 'current'))).toBe(`releases/${b.hash}`);
     expect(previous(env)).toBeNull();
     expect(entries(path.join(envDir(env), 'releases'))).toEqual([b.hash]); // no .incoming-* left
-    expect(entries(envDir(env))).toEqual(['current', 'releases']); // lock released
+    expect(fs.readFileSync(path.join(dir, '.manifest'), 'utf8')).toBe(manifestOf(b));
+    // Lock released; the gate step's outcome stays for whoever asks next.
+    expect(entries(envDir(env))).toEqual(['.last-run', 'current', 'releases']);
+    expect(fs.readFileSync(path.join(envDir(env), '.last-run'), 'utf8')).toContain(`outcome=serving\ncurrent=${b.hash}\n`);
 
     expect(docker.calls()).toEqual([
       { cwd: dir, args: `compose -p ${project(env)} pull` },
@@ -256,7 +260,7 @@ describe('deploy', () => {
       `${v2.hash} ${UP}`,
       `${v2.hash} config --services`,
       `${v2.hash} ps -a --format json`,
-      `${v2.hash} logs --no-color --tail 50 web`,
+      `${v2.hash} logs --no-color --tail 50`,
       `${v1.hash} ${UP}`,
     ]);
     expect(docker.projectState(project(env))).toBe(`healthy:${v1.hash}`);

@@ -12,8 +12,9 @@ if [ -n "${MCP_GATEWAY_TOKEN:-}" ]; then
       echo "start.sh: MCP_GATEWAY_TOKEN may only hold A-Z a-z 0-9 _ -" >&2
       exit 1 ;;
   esac
-  if [ "${#MCP_GATEWAY_TOKEN}" -lt 32 ]; then
-    echo "start.sh: MCP_GATEWAY_TOKEN must be at least 32 characters" >&2
+  # At most 128: nginx.conf sizes the map's hash buckets for that.
+  if [ "${#MCP_GATEWAY_TOKEN}" -lt 32 ] || [ "${#MCP_GATEWAY_TOKEN}" -gt 128 ]; then
+    echo "start.sh: MCP_GATEWAY_TOKEN must be 32 to 128 characters long" >&2
     exit 1
   fi
   (

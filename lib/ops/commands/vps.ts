@@ -151,6 +151,7 @@ export function registerVpsCommands(program: Command, deps: OpsDeps): void {
           breakStaleLock: opts.breakStaleLock === true,
           log,
         }),
+        config.envName,
       );
       const previous = `previous: ${result.previous ?? 'none'}`;
       if (result.action === 'unchanged') reporter.line(`Unchanged: release ${result.release} is current and healthy (${previous}).`);
@@ -163,7 +164,7 @@ export function registerVpsCommands(program: Command, deps: OpsDeps): void {
     .action(async (opts: StatusCliOptions) => {
       const { config, reporter, auth, target } = setup(opts, opts.json === true);
       const connection = vpsConnection(config, auth, deps.env);
-      const result = await deployerCall('vps status', () => status(connection, target));
+      const result = await deployerCall('vps status', () => status(connection, target), config.envName);
       const report = vpsStatusReport(config, result);
       if (reporter.json) reporter.data(report);
       else for (const line of renderVpsStatus(report)) reporter.line(line);
@@ -183,6 +184,7 @@ export function registerVpsCommands(program: Command, deps: OpsDeps): void {
           secrets,
           log,
         }),
+        config.envName,
       );
       reporter.line(`Rolled back to release ${result.release} (previous: ${result.previous ?? 'none'}).`);
     });
@@ -195,7 +197,7 @@ export function registerVpsCommands(program: Command, deps: OpsDeps): void {
       const { config, reporter, auth, target } = setup(opts);
       const connection = vpsConnection(config, auth, deps.env);
       const secrets = await readRedactionSecrets(config, deps, reporter);
-      const result = await deployerCall('vps logs', () => logs(connection, target, { service: opts.service, lines: opts.lines, secrets }));
+      const result = await deployerCall('vps logs', () => logs(connection, target, { service: opts.service, lines: opts.lines, secrets }), config.envName);
       deps.stderr(`# ${result.service} of release ${result.release}, last ${result.lines.length} lines\n`);
       for (const line of result.lines) reporter.line(line);
     });
@@ -220,6 +222,7 @@ export function registerVpsCommands(program: Command, deps: OpsDeps): void {
       const secrets = await readRedactionSecrets(config, deps, reporter);
       const result = await deployerCall('vps down', () =>
         teardown(connection, target, { removeVolumes, breakStaleLock: opts.breakStaleLock === true, secrets, log }),
+        config.envName,
       );
       reporter.line(
         `Stopped ${config.appName}/${env}; removed releases: ${result.removedReleases.join(', ') || 'none'}; ` +

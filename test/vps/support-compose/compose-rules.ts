@@ -21,6 +21,9 @@ export interface Service {
   restart?: string;
   networks?: string[] | Record<string, unknown>;
   depends_on?: string[] | Record<string, unknown>;
+  entrypoint?: string[];
+  command?: string[];
+  user?: string;
   deploy?: { resources?: { limits?: { cpus?: string | number; memory?: string } } };
 }
 
@@ -36,8 +39,27 @@ export function unpinnedImages(compose: Compose): string[] {
   });
 }
 
+/** Services another service waits for with `service_completed_successfully`: jobs that run and exit. */
+export function oneShotServices(compose: Compose): string[] {
+  const waited = Object.values(compose.services).flatMap((service) =>
+    Array.isArray(service.depends_on) || !service.depends_on
+      ? []
+      : Object.entries(service.depends_on)
+          .filter(([, dep]) => (dep as { condition?: string }).condition === 'service_completed_successfully')
+          .map(([dependency]) => dependency),
+  );
+  return [...new Set(waited)].sort();
+}
+
+/**
+ * A long-running service has a health check and restarts unless stopped; a
+ * one-shot job (see oneShotServices) must not restart ("no"), or compose
+ * would run it again after it exited 0 and `up --wait` could not see it done.
+ */
 export function missingHealthOrRestart(compose: Compose): string[] {
+  const oneShots = oneShotServices(compose);
   return Object.entries(compose.services).flatMap(([name, service]) => {
+    if (oneShots.includes(name)) return service.restart === 'no' ? [] : [`${name}: a one-shot job with restart ${String(service.restart)} (want "no")`];
     const problems: string[] = [];
     const test = service.healthcheck?.test;
     if (!test || service.healthcheck?.disable || (Array.isArray(test) && (test.length < 2 || test[0] === 'NONE'))) {

@@ -6,6 +6,8 @@
 #   fail-up     release ids (basename of the cwd), one a line, or '*': `up` fails there
 #   fail-pull   same, for `pull`
 #   pull-delay  seconds `pull` sleeps (to hold the deploy lock for a while)
+#   up-delay    seconds `up` sleeps before it answers (a gate that takes a while)
+#   hang-up     release ids or '*': `up` never returns there (a hung remote command)
 set -euo pipefail
 
 dir="${DOCKER_STUB_DIR:?DOCKER_STUB_DIR is not set}"
@@ -44,6 +46,8 @@ case "$command" in
     echo "stub: pulled"
     ;;
   up)
+    if [ -f "$dir/up-delay" ]; then sleep "$(cat "$dir/up-delay")"; fi
+    if listed hang-up; then sleep 3600; fi
     if listed fail-up; then
       echo "unhealthy:$release" > "$state_file"
       echo "stub: container $project-web-1 is unhealthy" >&2

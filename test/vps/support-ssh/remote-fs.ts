@@ -72,10 +72,10 @@ export class DockerRecorder {
     const log = path.join(this.stubDir, 'calls.log');
     this.history += fs.readFileSync(log, 'utf8');
     fs.writeFileSync(log, '');
-    for (const control of ['fail-up', 'fail-pull', 'pull-delay']) fs.rmSync(path.join(this.stubDir, control), { force: true });
+    for (const control of ['fail-up', 'fail-pull', 'pull-delay', 'up-delay', 'hang-up']) fs.rmSync(path.join(this.stubDir, control), { force: true });
   }
 
-  control(name: 'fail-up' | 'fail-pull' | 'pull-delay', content: string): void {
+  control(name: 'fail-up' | 'fail-pull' | 'pull-delay' | 'up-delay' | 'hang-up', content: string): void {
     fs.writeFileSync(path.join(this.stubDir, name), `${content}\n`);
   }
 

@@ -27,15 +27,33 @@ export interface SshdFixture {
   stubDir: string;
   /** The deployer's baseDir for the tests. */
   baseDir: string;
+  /** `SHA256:...` of the server's RSA host key (only with `rsaHostKey`). */
+  rsaFingerprint?: string;
+  /** Pid of the listening sshd. */
+  pid: number;
   /** Everything sshd logged so far. */
   log(): string;
+  /**
+   * Cuts every open connection for real: SIGKILL to each per-connection sshd process (the
+   * children of the listener, and theirs), so the kernel closes the sockets. A process that
+   * left the session with setsid is reparented and untouched. Returns the pids killed.
+   */
+  cutSessions(): number[];
+  /** SIGSTOP / SIGCONT the listener: new connections get no banner (an unreachable VPS). */
+  pause(): void;
+  resume(): void;
   stop(): Promise<void>;
+}
+
+export interface SshdOptions {
+  /** Also serve an RSA host key (OpenSSH offers every key it has; ssh2 prefers ED25519). */
+  rsaHostKey?: boolean;
 }
 
 const SSHD = '/usr/sbin/sshd';
 
-function keygen(file: string): string {
-  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'deployer-test', '-f', file], { stdio: 'ignore' });
+function keygen(file: string, type = 'ed25519'): string {
+  execFileSync('ssh-keygen', ['-q', '-t', type, ...(type === 'rsa' ? ['-b', '2048'] : []), '-N', '', '-C', 'deployer-test', '-f', file], { stdio: 'ignore' });
   return execFileSync('ssh-keygen', ['-lf', `${file}.pub`], { encoding: 'utf8' }).split(/\s+/)[1];
 }
 
@@ -59,7 +77,26 @@ async function waitForBanner(port: number, child: ChildProcess, deadlineMs: numb
   return false;
 }
 
-export async function startSshd(): Promise<SshdFixture> {
+/** Pids of every descendant of `pid` (from /proc, children first found breadth-first). */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length) for (const child of children.get(queue.shift()!) ?? []) out.push(child), queue.push(child);
+  return out;
+}
+
+export async function startSshd(options: SshdOptions = {}): Promise<SshdFixture> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deployer-sshd-'));
   // sshd refuses to start without its privilege-separation directory.
   fs.mkdirSync('/run/sshd', { recursive: true, mode: 0o755 });
@@ -69,6 +106,8 @@ export async function startSshd(): Promise<SshdFixture> {
   const fingerprint = keygen(hostKey);
   keygen(clientKeyFile);
   const otherFingerprint = keygen(path.join(dir, 'other_key'));
+  const rsaHostKey = path.join(dir, 'ssh_host_rsa_key');
+  const rsaFingerprint = options.rsaHostKey ? keygen(rsaHostKey, 'rsa') : undefined;
   fs.copyFileSync(`${clientKeyFile}.pub`, path.join(dir, 'authorized_keys'));
 
   const binDir = path.join(dir, 'bin');
@@ -89,6 +128,7 @@ export async function startSshd(): Promise<SshdFixture> {
         `Port ${port}`,
         'ListenAddress 127.0.0.1',
         `HostKey ${hostKey}`,
+        ...(options.rsaHostKey ? [`HostKey ${rsaHostKey}`] : []),
         `PidFile ${path.join(dir, 'sshd.pid')}`,
         `AuthorizedKeysFile ${path.join(dir, 'authorized_keys')}`,
         'StrictModes no',
@@ -108,8 +148,10 @@ export async function startSshd(): Promise<SshdFixture> {
     const child = spawn(SSHD, ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.on('data', (d: Buffer) => (sshdLog += d.toString()));
     if (await waitForBanner(port, child, 5000)) {
+      const pid = child.pid!;
       const stop = async () => {
         if (child.exitCode === null && child.signalCode === null) {
+          child.kill('SIGCONT');
           const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
           child.kill('SIGTERM');
           const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
@@ -125,6 +167,21 @@ export async function startSshd(): Promise<SshdFixture> {
         clientKey: fs.readFileSync(clientKeyFile, 'utf8'),
         fingerprint,
         otherFingerprint,
+        rsaFingerprint,
+        pid,
+        cutSessions: () => {
+          const pids = descendants(pid);
+          for (const p of pids) {
+            try {
+              process.kill(p, 'SIGKILL');
+            } catch {
+              // gone already
+            }
+          }
+          return pids;
+        },
+        pause: () => child.kill('SIGSTOP'),
+        resume: () => child.kill('SIGCONT'),
         dir,
         stubDir,
         baseDir,

@@ -1,11 +1,11 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { deriveSecrets } from '../app-secrets';
-import { deploy, teardown } from '../deployer';
-import { prefetchStatus, startPrefetch } from '../deployer-prefetch';
-import type { Bundle, DeployTarget, Secrets, SshConnection } from '../deployer-types';
-import { GATE_LAMBDA_TIMEOUT_SECONDS } from '../gate-budget';
-import { vpsPhysicalId, type VpsResourceProperties } from './properties';
+import { deriveSecrets } from '../../../lib/vps/app-secrets';
+import { deploy, teardown } from '../../../lib/vps/deployer';
+import { prefetchStatus, startPrefetch } from '../../../lib/vps/deployer-prefetch';
+import { DeployError, type Bundle, type DeployTarget, type LockInfo, type Secrets, type SshConnection } from '../../../lib/vps/deployer-types';
+import { GATE_LAMBDA_TIMEOUT_SECONDS } from '../../../lib/vps/gate-budget';
+import { vpsPhysicalId, type VpsResourceProperties } from '../../../lib/vps/custom-resource/properties';
 
 /**
  * The VPS deployment as a CloudFormation custom resource (Provider framework):
@@ -141,7 +141,9 @@ export function isComplete(event: ProviderEvent): Promise<{ IsComplete: boolean;
       throw new Error(`docker compose pull of release ${p.BundleHash} ${pull.state}; nothing was switched:\n${pull.output}`);
     }
     const bundle = await bundleOf(p);
-    const result = await deploy(ctx.connection, ctx.target, bundle, ctx.secrets, {
+    let result;
+    try {
+      result = await deploy(ctx.connection, ctx.target, bundle, ctx.secrets, {
       composeTimeoutSeconds: Number(p.ConvergeTimeoutSeconds),
       // The prefetch pulled them: a second pull would only spend the run's 15 minutes.
       imagesPulled: true,
@@ -150,7 +152,17 @@ export function isComplete(event: ProviderEvent): Promise<{ IsComplete: boolean;
       // The gate's time budget has no room for waiting on a lock (gate-budget.ts).
       lockWaitSeconds: 0,
       log,
-    });
+      });
+    } catch (error) {
+      // The gate step runs on the VPS on its own (it survived a lost connection, or an earlier
+      // run's step still holds the lock): poll again; the next run finds the release serving or
+      // deploys it once more, while the previous release keeps serving.
+      if (error instanceof DeployError && (error.code === 'GATE_DETACHED' || (error.code === 'LOCKED' && / gate=/.test((error.details as LockInfo | undefined)?.owner ?? '')))) {
+        log(`${error.code}: the gate step on the VPS finishes on its own; polling again`);
+        return { IsComplete: false };
+      }
+      throw error;
+    }
     return { IsComplete: true, Data: { Release: result.release, Action: result.action } };
   });
 }
