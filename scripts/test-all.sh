@@ -43,9 +43,15 @@ if [ ! -x "$debian/usr/sbin/nginx" ] || [ ! -x "$debian/usr/libexec/docker/cli-p
   apt_dir=$PWD/.venv-test-tools/apt-trixie
   mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/none" "$debian"
   # The machine's own Debian mirror (the first main-archive URI of its apt sources), suite trixie.
-  mirror=$(sed -n 's/^URIs: *//p; s/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) .*/\2/p' \
-    /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list /etc/apt/sources.list 2>/dev/null |
-    grep -v -- '-security' | grep '/debian/\{0,1\}$' | head -n 1)
+  sources=()
+  for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list.d/*.list /etc/apt/sources.list; do
+    [ -f "$f" ] && sources+=("$f")
+  done
+  mirror=""
+  if [ "${#sources[@]}" -gt 0 ]; then
+    mirror=$(sed -n 's/^URIs: *//p; s/^deb \(\[[^]]*\] \)\{0,1\}\([^ ]*\) .*/\2/p' "${sources[@]}" |
+      awk '!/-security/ && /\/debian\/?$/ && !found { print; found = 1 }')
+  fi
   [ -n "$mirror" ] || { echo "no Debian mirror found in /etc/apt/sources.list*: cannot fetch the Debian 13 test tools" >&2; exit 1; }
   for kind in deb deb-src; do
     echo "$kind [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror trixie main"
