@@ -171,7 +171,7 @@ describe('diff.yml', () => {
     expect(aws.with?.['role-to-assume']).toBe('${{ vars.AWS_DIFF_ROLE_ARN }}');
     const cdk = step(diff, 'cdk diff against the deployed stacks');
     expect(cdk.if).toContain(`steps.${aws.id}.outcome == 'success'`);
-    expect(cdk.run).toContain('npx cdk diff --no-color -c env="$env" --all');
+    expect(cdk.run).toContain('npx cdk diff --no-color -c env="$env" 2>&1');
     expect(cdk.run).toContain('>> report.md');
   });
 
