@@ -5,6 +5,10 @@ import { registerTeardownCommand } from './commands/teardown';
 import { registerVpsCommands } from './commands/vps';
 import { defaultDeps, type OpsDeps } from './context';
 import { ExitCode, toOpsError } from './errors';
+import { pollIntervalMs } from './wait';
+
+/** The project's version (package.json), for --version. */
+const VERSION = (require('../../package.json') as { version: string }).version;
 
 /** Registers one group of subcommands (gpu, teardown, cost, vps, ...) on the program. */
 export type CommandGroup = (program: Command, deps: OpsDeps) => void;
@@ -29,7 +33,10 @@ export function buildProgram(deps: OpsDeps = defaultDeps(), groups: readonly Com
     .exitOverride()
     .configureOutput({ writeOut: deps.stdout, writeErr: deps.stderr })
     .showHelpAfterError('(add --help for usage)')
-    .addHelpText('after', EXIT_CODES_HELP);
+    .version(VERSION, '--version', 'print the version')
+    .addHelpText('after', EXIT_CODES_HELP)
+    // Settings are checked before any command acts: a bad one must not stop half-way (exit 64).
+    .hook('preAction', () => void pollIntervalMs(deps.env));
   // Subcommands copy these settings when created, so configure first, then register.
   for (const register of groups) register(program, deps);
   return program;

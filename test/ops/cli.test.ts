@@ -34,6 +34,12 @@ test('no credentials: a clear message (exit 6)', async () => {
   expect(result.stderr).toMatch(/^error: No AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/);
 });
 
+test('--version prints the package version', async () => {
+  const run = inProcess();
+  expect(await runCli(['--version'], run.deps)).toBe(0);
+  expect(run.stdout()).toBe(`${require('../../package.json').version}\n`);
+});
+
 test('--env is required on every command', async () => {
   for (const argv of [['gpu', 'status'], ['gpu', 'start'], ['gpu', 'stop'], ['teardown', '--yes']]) {
     const run = inProcess();

@@ -359,6 +359,14 @@ describe('gpu start', () => {
 });
 
 describe('gpu stop', () => {
+  test('a bad OPS_POLL_INTERVAL_MS is refused before anything changes (exit 64, capacity untouched)', async () => {
+    const { fleetId } = await deployEnvironment(motoClients(moto().endpoint), 'dev', { capacity: 1 });
+    const result = await runOps(['gpu', 'stop', '--env', 'dev'], { ...env(), OPS_POLL_INTERVAL_MS: 'soon' });
+    expect(result.code).toBe(64);
+    expect(result.stderr).toBe('error: OPS_POLL_INTERVAL_MS = "soon": allowed is a number of milliseconds from 10 to 60000\n');
+    expect(await fleetTarget(fleetId)).toEqual({ target: 1, fulfilled: 1 });
+  });
+
   test('sets the capacity to 0 and waits until no instance is left', async () => {
     const clients = motoClients(moto().endpoint);
     const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 1 });
