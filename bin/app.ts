@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 import { addEnvironment, createApp } from '../lib/app';
 import { ConfigError, loadEnvironment } from '../lib/config/load';
+import { DEFAULT_ENV_VARIABLE } from '../lib/default-environment';
 
-// `cdk <command> -c env=<name>`: one environment per invocation, dev when omitted.
+// `cdk <command> -c env=<name>`: one environment per invocation; $AIASSETS_ENV, then dev, when omitted.
 const app = createApp();
-const envName = String(app.node.tryGetContext('env') ?? 'dev');
+const envName = String(app.node.tryGetContext('env') ?? (process.env[DEFAULT_ENV_VARIABLE] || 'dev'));
 try {
   addEnvironment(app, loadEnvironment(envName));
 } catch (error) {

@@ -1,3 +1,6 @@
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../../lib/ops/cli';
 import { freePort } from '../support/moto';
@@ -38,6 +41,21 @@ test('--version prints the package version', async () => {
   const run = inProcess();
   expect(await runCli(['--version'], run.deps)).toBe(0);
   expect(run.stdout()).toBe(`${require('../../package.json').version}\n`);
+});
+
+test('AIASSETS_ENV names the environment when --env is omitted, for ops and for cdk', async () => {
+  const ops = await runOps(['gpu', 'status'], { ...cliEnv(endpoint), AIASSETS_ENV: 'qa' });
+  expect(ops.code).toBe(64);
+  expect(ops.stderr).toContain('Unknown environment "qa"');
+  const app = (extra: string[]) =>
+    spawnSync(path.join(__dirname, '..', '..', 'node_modules', '.bin', 'tsx'), [path.join(__dirname, '..', '..', 'bin', 'app.ts'), ...extra], {
+      encoding: 'utf8',
+      env: { ...process.env, AIASSETS_ENV: 'qa', CDK_OUTDIR: fs.mkdtempSync(path.join(os.tmpdir(), 'app-env-')) },
+      timeout: 60_000,
+    });
+  const fromVariable = app([]);
+  expect(fromVariable.status).toBe(1);
+  expect(fromVariable.stderr).toContain('Unknown environment "qa"');
 });
 
 test('--env is required on every command', async () => {

@@ -15,6 +15,7 @@ import { collectCostReport, COST_EXPLORER_REGION, OVER_BUDGET_EXIT_CODE } from '
 import { renderCostReport } from '../../cost/report-format';
 import type { CfnTemplate } from '../../synth';
 import { ExitCode, OpsError, toOpsError } from '../errors';
+import { envOption } from './options';
 
 /** What the cost commands write to and read settings from; `OpsDeps` satisfies it. */
 export interface CostIo {
@@ -146,7 +147,7 @@ export function registerCostCommands(program: Command, io: CostIo = processIo): 
   cost
     .command('report')
     .description('month-to-date cost by service and the forecast to month end from Cost Explorer, plus the VPS, against the budget')
-    .requiredOption('--env <name>', `environment whose budget and VPS apply (${ENVIRONMENT_NAMES.join(', ')})`)
+    .addOption(envOption('environment whose budget and VPS apply').makeOptionMandatory())
     .option('--json', 'print a JSON document')
     .option('--by-tag', 'only costs tagged CostCenter = <App>-<env> (the cost allocation tag must be active)')
     .addHelpText('after', `\nExit codes: 0 within budget, ${OVER_BUDGET_EXIT_CODE} forecast (or actual + VPS) over budget, 6 no AWS credentials, 1 other failures (e.g. Cost Explorer not enabled).`)

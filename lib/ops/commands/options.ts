@@ -1,11 +1,17 @@
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { DEFAULT_ENV_VARIABLE } from '../../default-environment';
 import { ENVIRONMENT_NAMES } from '../../config/environments';
 import { loadEnvironment, type EnvironmentConfig } from '../../config/load';
 import { toOpsError } from '../errors';
 
-/** Adds the required `--env <name>`; every ops command acts on exactly one environment. */
-export function withEnvOption(command: Command): Command {
-  return command.requiredOption('--env <name>', `environment to act on (${ENVIRONMENT_NAMES.join(', ')})`);
+/** Adds the required `--env <name>` (or $AIASSETS_ENV); every ops command acts on exactly one environment. */
+export function withEnvOption(command: Command, description = 'environment to act on'): Command {
+  return command.addOption(envOption(description).makeOptionMandatory());
+}
+
+/** `--env <name>`, defaulting to $AIASSETS_ENV like `-c env=` does for cdk. */
+export function envOption(description: string): Option {
+  return new Option('--env <name>', `${description} (${ENVIRONMENT_NAMES.join(', ')})`).env(DEFAULT_ENV_VARIABLE);
 }
 
 /** Loads and validates the environment; a ConfigError's message is shown as is (exit 2). */
