@@ -17,3 +17,13 @@ export function unitPrice(n: number): string {
 export function quantity(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(3).replace(/\.?0+$/, '');
 }
+
+/**
+ * A JSON.stringify replacer for the `--json` documents: amounts of money (keys ending in `Usd`, and
+ * `usd`) to cents, as a bill shows them; unit prices (`unitPriceUsd`, `...UsdPerHour`) keep their
+ * precision because a Spot price or an S3 request price is a fraction of a cent.
+ */
+export function centsInJson(key: string, value: unknown): unknown {
+  if (typeof value !== 'number' || !/(^usd|Usd)$/.test(key) || key === 'unitPriceUsd') return value;
+  return Math.round(value * 100) / 100;
+}

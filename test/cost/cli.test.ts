@@ -59,7 +59,7 @@ describe('cost estimate (CLI)', () => {
     const estimates = JSON.parse(json.stdout) as CostEstimate[];
     const inProcess = estimateEnvironment(loadEnvironment('dev'), dev.templates);
     expect(estimates).toHaveLength(1);
-    expect(estimates[0].totalUsd).toBeCloseTo(inProcess.totalUsd, 9);
+    expect(estimates[0].totalUsd).toBe(Math.round(inProcess.totalUsd * 100) / 100); // the JSON carries cents
     expect(estimates[0].lines.map((l) => l.item)).toEqual(inProcess.lines.map((l) => l.item));
     expect(markdown.code).toBe(0);
     expect(markdown.stdout).toMatch(/^#### Estimated monthly cost of dev \(us-east-1\): \$\d+\.\d\d, /);
@@ -74,6 +74,11 @@ describe('cost estimate (CLI)', () => {
     // Same templates, same default profile: the same total for each.
     expect(new Set(estimates.map((e) => e.totalUsd.toFixed(6))).size).toBe(1);
     expect(estimates.every((e) => e.freeTierApplied)).toBe(true);
+    // Money in the JSON is in cents, as a bill shows it; unit prices keep their precision.
+    const amounts = [...run.stdout.matchAll(/"(\w*(?:Usd|usd))": (-?[\d.]+)/g)].filter(([, key]) => key !== 'unitPriceUsd');
+    expect(amounts.length).toBeGreaterThan(20);
+    for (const [, key, value] of amounts) expect({ key, value }).toEqual({ key, value: String(Math.round(Number(value) * 100) / 100) });
+    expect(run.stdout).toContain('"unitPriceUsd": 0.1766');
 
     const noFree = await cost(['cost', 'estimate', '--env', 'prod', '--cdk-out', fixtureCdkOut(), '--no-free-tier', '--json']);
     const [prod] = JSON.parse(noFree.stdout) as CostEstimate[];

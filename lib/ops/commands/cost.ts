@@ -9,6 +9,7 @@ import { loadEnvironment, type EnvironmentConfig } from '../../config/load';
 import { estimateEnvironment, type CostEstimate } from '../../cost/estimate';
 import { renderEstimateMarkdown, renderEstimateTable } from '../../cost/estimate-format';
 import { liveSpotPrices } from '../../cost/live-spot-prices';
+import { centsInJson } from '../../cost/money';
 import type { Price } from '../../cost/prices';
 import { inventory } from '../../cost/template-inventory';
 import { collectCostReport, COST_EXPLORER_REGION, OVER_BUDGET_EXIT_CODE } from '../../cost/report';
@@ -137,7 +138,7 @@ export function registerCostCommands(program: Command, io: CostIo = processIo): 
         const spotPrices = opts.liveSpotPrices ? await spotPricesNow(config, templates, parseToday(io.env.OPS_COST_TODAY)) : undefined;
         estimates.push(estimateEnvironment(config, templates, { freeTier: opts.freeTier, ...(spotPrices ? { spotPrices } : {}) }));
       }
-      if (opts.json) io.stdout(`${JSON.stringify(estimates, null, 2)}\n`);
+      if (opts.json) io.stdout(`${JSON.stringify(estimates, centsInJson, 2)}\n`);
       else {
         const lines = opts.markdown ? renderEstimateMarkdown(estimates) : renderEstimateTable(estimates);
         io.stdout(`${lines.join('\n')}\n`);
@@ -157,7 +158,7 @@ export function registerCostCommands(program: Command, io: CostIo = processIo): 
       const client = new CostExplorerClient({ region: COST_EXPLORER_REGION });
       try {
         const report = await collectCostReport(config, client, { byTag: opts.byTag === true, now });
-        if (opts.json) io.stdout(`${JSON.stringify(report, null, 2)}\n`);
+        if (opts.json) io.stdout(`${JSON.stringify(report, centsInJson, 2)}\n`);
         else io.stdout(`${renderCostReport(report).join('\n')}\n`);
         if (report.overBudget) {
           throw new OverBudgetError(
