@@ -1,5 +1,6 @@
 import type { TemplateDiff } from '@aws-cdk/cloudformation-diff';
 import type { StackDiff } from './compare';
+import { otherGrantsAdded, widenedStatements } from './iam-widening';
 import { retains, STATEFUL_TYPES, VPS_DEPLOYMENT_TYPE } from './stateful';
 import type { Flag, ResourceChange } from './types';
 
@@ -48,17 +49,18 @@ function statefulFlags({ change, diff }: StackDiff): Flag[] {
   return out;
 }
 
-/** IAM statements or managed policies that grant more (cloudformation-diff's permissionsBroadened). */
+/** IAM statements or managed policies that grant more (cloudformation-diff's permissionsBroadened, modulo asset hashes). */
 function iamFlags({ change, diff }: StackDiff): Flag[] {
   // TemplateDiff.permissionsBroadened also counts security-group rules; those get their own flags.
   const iam = diff.iamChanges;
-  if (!iam.permissionsBroadened) return [];
+  const { added, removedNegative } = widenedStatements(iam);
+  if (added.length === 0 && removedNegative.length === 0 && !otherGrantsAdded(iam)) return [];
   const rows: string[][] = [['effect', 'action', 'resource', 'principal', 'condition']];
-  for (const s of iam.statements.additions.filter((st) => !st.isNegativeStatement)) {
+  for (const s of added) {
     const r = s.render();
     rows.push([r.effect, r.action, r.resource, r.principal, r.condition]);
   }
-  for (const s of iam.statements.removals.filter((st) => st.isNegativeStatement)) {
+  for (const s of removedNegative) {
     const r = s.render();
     rows.push([`${r.effect} (removed)`, r.action, r.resource, r.principal, r.condition]);
   }

@@ -217,6 +217,36 @@ describe('other flags and details', () => {
     expect(exitCode(report)).toBe(0);
   });
 
+  describe('a new asset hash in an IAM statement', () => {
+    const OLD_HASH = '8f87f29de51880dec23a409f729ca4610e73424d2825bc7c5728085c82d5f871';
+    const NEW_HASH = 'a'.repeat(64);
+    const POLICY = 'InstanceRoleDefaultPolicy1064ADAC';
+    /** What every asset change does: the object key (`<hash>.zip`) changes wherever the template names it. */
+    const newAssetHash = (h: AssemblySet['dev']) => (h![GPU] = JSON.parse(JSON.stringify(h![GPU]).replaceAll(OLD_HASH, NEW_HASH)));
+    const statement = (h: AssemblySet['dev'], sid: string) => props(h, GPU, POLICY).PolicyDocument.Statement.find((s: { Sid: string }) => s.Sid === sid);
+
+    test('alone is not flagged as widening IAM', () => {
+      const report = edited(newAssetHash);
+      expect(resource(report, GPU, POLICY)).toMatchObject({ impact: 'update' });
+      expect(report.flags).toEqual([]);
+    });
+
+    test.each([
+      ['a new action', (h: AssemblySet['dev']) => (statement(h, 'ReadBootstrapScripts').Action = ['s3:GetObject', 's3:PutObject']), /s3:PutObject/],
+      ['a wider resource', (h: AssemblySet['dev']) => (statement(h, 'ReadModelsAndWorkflows').Resource[0]['Fn::Join'][1][4] = '/*'), /\}\/\*$/m],
+      ['a removed condition', (h: AssemblySet['dev']) => delete statement(h, 'ListOwnPrefixes').Condition, /^Allow s3:ListBucket/],
+    ])('next to it, %s is still flagged', (_what, widen, shown) => {
+      const report = edited((h) => {
+        newAssetHash(h);
+        widen(h);
+      });
+      const iam = report.flags.filter((f) => f.kind === 'iam');
+      expect(iam).toHaveLength(1);
+      expect(iam[0]!.rows).toHaveLength(2);
+      expect(iam[0]!.rows![1]!.join(' ')).toMatch(shown);
+    });
+  });
+
   test('removing a retained bucket orphans it: still flagged as destructive, with the policy named', () => {
     const report = edited(
       (h) => delete h![STORAGE]!.Resources[BUCKET],

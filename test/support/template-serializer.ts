@@ -4,7 +4,8 @@
  * (bootstrap version checks, version reporting, runtime maps of CDK's own
  * provider functions), so snapshots only churn when the infrastructure does.
  */
-const HASH = /[a-f0-9]{64}/g;
+import { maskAssetHashes } from '../../lib/diff/asset-hash';
+
 const MARK = Symbol.for('aiassets.normalized');
 
 /** Jest serializer hook: which values this serializer prints. */
@@ -13,7 +14,7 @@ export function test(value: unknown): value is Record<string, unknown> {
 }
 
 export function normalizeTemplate(template: Record<string, unknown>): Record<string, unknown> {
-  const copy = JSON.parse(JSON.stringify(template).replace(HASH, '[HASH]')) as Record<string, any>;
+  const copy = JSON.parse(maskAssetHashes(JSON.stringify(template))) as Record<string, any>;
   delete copy.Parameters?.BootstrapVersion;
   delete copy.Rules?.CheckBootstrapVersion;
   for (const key of Object.keys(copy.Mappings ?? {})) {
