@@ -6,7 +6,7 @@ import { ExitCode, OpsError, toOpsError } from './errors';
  *   5 refused: host key not pinned or not matching, deploy lock held, a release that fails its manifest
  *   4 timeout of a remote command
  *   6 the VPS rejected the SSH key (or the agent offered none it accepts)
- *   3 nothing deployed on the VPS yet (no current release)
+ *   3 nothing deployed on the VPS yet (no current release), or nothing to roll back to
  *  64 an invalid input (e.g. a --service name)
  *   1 anything else (failed upload, pull or health gate, lost connection, ...)
  */
@@ -16,6 +16,7 @@ const EXIT_CODES: Partial<Record<DeployErrorCode, number>> = {
   LOCKED: ExitCode.refused,
   TIMEOUT: ExitCode.timeout,
   NO_CURRENT_RELEASE: ExitCode.notDeployed,
+  NO_PREVIOUS_RELEASE: ExitCode.notDeployed,
   INVALID_INPUT: ExitCode.usage,
   RELEASE_TAMPERED: ExitCode.refused,
 };

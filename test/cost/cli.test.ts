@@ -100,6 +100,9 @@ describe('cost estimate (CLI)', () => {
     expect((both.error as OpsError).exitCode).toBe(64);
     const missing = await cost(['cost', 'estimate', '--env', 'dev', '--cdk-out', tempDir('empty-')]);
     expect((missing.error as Error).message).toMatch(/^No cloud assembly for dev in .*empty-.* run "npm run synth" first\.$/);
+    expect((missing.error as OpsError).exitCode).toBe(64);
+    const absent = await cost(['cost', 'estimate', '--env', 'dev', '--cdk-out', path.join(tempDir('gone-'), 'no-such-folder')]);
+    expect((absent.error as OpsError).exitCode).toBe(64);
     const unknown = await cost(['cost', 'estimate', '--env', 'qa']);
     expect(unknown.stderr).toContain("error: option '--env <name>' argument 'qa' is invalid. allowed: dev, staging, prod.");
   });

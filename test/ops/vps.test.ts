@@ -479,6 +479,8 @@ test('deployer errors map to the ops exit codes', () => {
   expect(vpsError(new DeployError('LOCKED', 'x', { owner: 'o', ageSeconds: 3 }), 'vps down').exitCode).toBe(5);
   expect(vpsError(new DeployError('CONNECT_FAILED', 'could not open: All configured authentication methods failed'), 'vps status').exitCode).toBe(6);
   expect(vpsError(new DeployError('RELEASE_TAMPERED', 'x'), 'vps rollback').exitCode).toBe(5);
+  // Nothing to roll back to: like nothing deployed (3), not a failure (1).
+  expect(vpsError(new DeployError('NO_PREVIOUS_RELEASE', 'x'), 'vps rollback').exitCode).toBe(ExitCode.notDeployed);
   expect(vpsError(new DeployError('DISK_FULL', 'x'), 'vps deploy', 'dev').message).toContain('Then: npm run ops -- vps deploy --env dev');
   const detached = vpsError(new DeployError('GATE_DETACHED', 'x'), 'vps deploy', 'dev');
   expect([detached.exitCode, detached.message]).toEqual([1, expect.stringContaining('npm run ops -- vps status --env dev (shows the last gate\'s outcome)')]);

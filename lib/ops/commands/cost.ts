@@ -69,7 +69,8 @@ async function templatesOf(envName: string, cdkOut: string | undefined, io: Cost
   if (cdkOut) {
     const candidates = [path.join(cdkOut, envName), cdkOut];
     const dir = candidates.find((d) => fs.existsSync(path.join(d, 'manifest.json')));
-    if (!dir) throw new OpsError(`No cloud assembly for ${envName} in ${cdkOut} (expected ${path.join(cdkOut, envName, 'manifest.json')}); run "npm run synth" first.`);
+    // A folder that holds no assembly is a bad --cdk-out: a usage error (64), like any bad option value.
+    if (!dir) throw new OpsError(`No cloud assembly for ${envName} in ${cdkOut} (expected ${path.join(cdkOut, envName, 'manifest.json')}); run "npm run synth" first.`, ExitCode.usage);
     const templates = readTemplates(dir);
     if (!Object.keys(templates).some((name) => name.includes(`-${envName}-`))) {
       throw new OpsError(`The cloud assembly in ${dir} holds no stack of ${envName} (${Object.keys(templates).join(', ')}).`);
