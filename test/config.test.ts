@@ -1,5 +1,5 @@
 import { ENVIRONMENT_NAMES, environments } from '../lib/config/environments';
-import { ConfigError, loadEnvironment, validateEnvironment } from '../lib/config/load';
+import { ConfigError, loadEnvironment, validateAcrossEnvironments, validateEnvironment } from '../lib/config/load';
 import { isCidr } from '../lib/config/rules';
 
 /** dev's raw config with one change applied, validated as environment "dev". */
@@ -82,10 +82,10 @@ describe('validation rejects bad input with field, value and what is allowed', (
     expectRejected(devWith((c) => (c.network.vpcCidr = '10.40.1.0/16')), 'network.vpcCidr', '"10.40.1.0/16"', /no host bits set/));
 
   test.each(['-vps.example.com', 'vps_1.example.com', 'localhost'])('the host name %p', (host) =>
-    expectRejected(devWith((c) => (c.vps.host = host)), 'vps.host', JSON.stringify(host), /a DNS host name/));
+    expectRejected(devWith((c) => (c.vps.host = host)), 'vps.host', JSON.stringify(host), /a lower-case DNS host name/));
 
   test('a public host name', () =>
-    expectRejected(devWith((c) => (c.vps.hostnames.n8n = 'n8n..example.com')), 'vps.hostnames.n8n', '"n8n..example.com"', /a DNS host name/));
+    expectRejected(devWith((c) => (c.vps.hostnames.n8n = 'n8n..example.com')), 'vps.hostnames.n8n', '"n8n..example.com"', /a lower-case DNS name/));
 
   test('an MCP gateway image that is not pinned', () =>
     expectRejected(devWith((c) => (c.vps.mcpGatewayImage = 'ghcr.io/acme/mcp-gateway')), 'vps.mcpGatewayImage', '"ghcr.io/acme/mcp-gateway"', /pinned to a version/));
@@ -132,6 +132,73 @@ describe('validation rejects bad input with field, value and what is allowed', (
     expect(run).toThrow(/gpu: unknown field\(s\) "idelMinutes"/);
   });
 
+  test.each(['g5.99xlarge', 'g4dn.3xlarge', 'p5.xlarge'])('the GPU instance type %p, which EC2 does not have', (type) =>
+    expectRejected(devWith((c) => (c.gpu = { instanceTypes: [type] })), 'gpu.instanceTypes.0', JSON.stringify(type), new RegExp(`; ${type.replace('.', '\\.')} is not an EC2 instance type`)));
+
+  test('p3.xlarge, which neither exists nor runs the DLAMI', () =>
+    expectRejected(devWith((c) => (c.gpu = { instanceTypes: ['p3.xlarge'] })), 'gpu.instanceTypes.0', '"p3.xlarge"', /not p3/));
+
+  test('a duplicated instance type', () =>
+    expectRejected(
+      devWith((c) => (c.gpu = { instanceTypes: ['g5.xlarge', 'g4dn.xlarge', 'g5.xlarge'] })),
+      'gpu.instanceTypes.2',
+      '"g5.xlarge"',
+      /an instance type not already listed \(it is instanceTypes\.0\)/,
+    ));
+
+  test.each(['cu12.4-latest', '1.2.3-nightly', 'stable-20240101'])('the floating image tag %p', (tag) =>
+    expectRejected(
+      devWith((c) => (c.vps = { ...c.vps, mcpGatewayImage: `example/gateway:${tag}`, hostnames: { ...c.vps.hostnames, mcp: 'mcp.example.com' } })),
+      'vps.mcpGatewayImage',
+      JSON.stringify(`example/gateway:${tag}`),
+      /never latest, stable, nightly or edge/,
+    ));
+
+  test('a pinned image tag with a version in it is accepted', () =>
+    expect(devWith((c) => (c.vps = { ...c.vps, mcpGatewayImage: 'example/gateway:cu12.4-20250101', hostnames: { ...c.vps.hostnames, mcp: 'mcp.example.com' } }))()).toBeDefined());
+
+  test.each(['us-east-9', 'mars-north-1'])('the region %p, which aws-cdk-lib does not know', (region) =>
+    expectRejected(devWith((c) => (c.region = region)), 'region', JSON.stringify(region), /an AWS region code that aws-cdk-lib knows/));
+
+  test.each(['999.1.1.1', '10.0.0.256', 'VPS.Example.com'])('the VPS host %p', (host) =>
+    expectRejected(devWith((c) => (c.vps.host = host)), 'vps.host', JSON.stringify(host), /lower-case DNS host name .* octets from 0 to 255/));
+
+  test('an IPv4 VPS host is accepted', () => expect(devWith((c) => (c.vps.host = '203.0.113.10'))().vps.host).toBe('203.0.113.10'));
+
+  test.each(['203.0.113.10', 'N8N.example.com', 'n8n.example.123'])('the public host name %p (no certificate for an address, lower case only)', (host) =>
+    expectRejected(devWith((c) => (c.vps.hostnames.n8n = host)), 'vps.hostnames.n8n', JSON.stringify(host), /a lower-case DNS name .*no certificate for IP addresses/));
+
+  test.each(['8.8.0.0/16', '172.32.0.0/16', '100.64.0.0/16'])('a VPC CIDR %p outside the RFC 1918 ranges', (cidr) =>
+    expectRejected(devWith((c) => (c.network.vpcCidr = cidr)), 'network.vpcCidr', JSON.stringify(cidr), /an RFC 1918 private IPv4 CIDR block/));
+
+  test.each(['/', '/opt/../etc', '/opt/./x', '/opt/'])('the base directory %p', (dir) =>
+    expectRejected(devWith((c) => (c.vps.baseDir = dir)), 'vps.baseDir', JSON.stringify(dir), /an absolute directory below \/ .* without \. or \.\. parts/));
+
+  test('root as the deploy user', () =>
+    expectRejected(devWith((c) => (c.vps.deployUser = 'root')), 'vps.deployUser', '"root"', /other than root/));
+
+  test.each(['', ' ', '  -  '])('the blank cost center %p', (value) =>
+    expectRejected(devWith((c) => (c.costCenter = value)), 'costCenter', JSON.stringify(value), /at least one letter or digit/));
+
+  test.each([
+    [NaN, 'NaN'],
+    [Infinity, 'Infinity'],
+    [-Infinity, '-Infinity'],
+  ])('a budget of %p is shown as %s, not null', (budget, shown) =>
+    expectRejected(devWith((c) => (c.monthlyBudgetUsd = budget)), 'monthlyBudgetUsd', shown, /greater than 0/));
+
+  test('n8n and Sim on the same host name', () =>
+    expectRejected(devWith((c) => (c.vps.hostnames.sim = c.vps.hostnames.n8n)), 'vps.hostnames.sim', '"n8n.dev.example.com"', /a host name different from hostnames\.n8n/));
+
+  test('a gateway image without its host name', () =>
+    expectRejected(devWith((c) => (c.vps.mcpGatewayImage = 'example/gateway:1.2.3')), 'vps.hostnames.mcp', 'missing', /a host name for the gateway whenever mcpGatewayImage is set/));
+
+  test('a gateway host name without the gateway (it would be dropped silently)', () =>
+    expectRejected(devWith((c) => (c.vps.hostnames.mcp = 'mcp.dev.example.com')), 'vps.hostnames.mcp', '"mcp.dev.example.com"', /no value unless mcpGatewayImage is set/));
+
+  test.each(['ops@exämple.com', '"ops"@example.com', 'op s@example.com'])('the e-mail %p (written into YAML and shell on the VPS)', (address) =>
+    expectRejected(devWith((c) => (c.vps.letsEncryptEmail = address)), 'vps.letsEncryptEmail', JSON.stringify(address), /letters, digits and \. _ % \+ - before the @/));
+
   test('every bad field is listed in the one message', () => {
     const run = devWith((c) => {
       c.monthlyBudgetUsd = 0;
@@ -153,3 +220,48 @@ describe('isCidr', () => {
 
 test('an AZ count outside 2..3', () =>
   expectRejected(devWith((c) => (c.network.azCount = 4)), 'network.azCount', '4', /from 2 to 3 availability zones/));
+
+describe('clashes between environments are reported once, naming both environments', () => {
+  function expectClash(change: (all: any) => void, line: string) {
+    const all = structuredClone(environments) as any;
+    change(all);
+    let message = '';
+    try {
+      validateAcrossEnvironments(all);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      message = (error as Error).message;
+    }
+    expect(message).toContain('Invalid configuration across environments:');
+    const lines = message.split('\n').filter((l) => l.startsWith('  - '));
+    expect(lines).toEqual([`  - ${line}`]);
+  }
+
+  test('the shipped environments do not clash', () => expect(() => validateAcrossEnvironments(environments)).not.toThrow());
+
+  test('the same VPS host in two environments', () =>
+    expectClash((all) => (all.prod.vps.host = all.dev.vps.host), 'prod.vps.host = "vps-dev.example.com": allowed is a value no other environment uses (dev.vps.host has it)'));
+
+  test('the same public host name in two environments', () =>
+    expectClash(
+      (all) => (all.staging.vps.hostnames.sim = all.dev.vps.hostnames.sim),
+      'staging.vps.hostnames.sim = "sim.dev.example.com": allowed is a value no other environment uses (dev.vps.hostnames.sim has it)',
+    ));
+
+  test('overlapping VPC CIDRs', () =>
+    expectClash(
+      (all) => (all.prod.network.vpcCidr = '10.40.128.0/17'),
+      'prod.network.vpcCidr = "10.40.128.0/17": allowed is a CIDR block that does not overlap dev.network.vpcCidr (10.40.0.0/16)',
+    ));
+
+  test('loading any environment refuses a clash', () => {
+    const all = environments as any;
+    const saved = all.prod.network.vpcCidr;
+    all.prod.network = { ...all.prod.network, vpcCidr: all.dev.network.vpcCidr };
+    try {
+      expect(() => loadEnvironment('dev')).toThrow(/prod\.network\.vpcCidr = "10\.40\.0\.0\/16": allowed is a CIDR block that does not overlap dev\.network\.vpcCidr/);
+    } finally {
+      all.prod.network = { ...all.prod.network, vpcCidr: saved };
+    }
+  });
+});

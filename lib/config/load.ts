@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { crossEnvironmentProblems } from './cross-environment';
 import { ENVIRONMENT_NAMES, environments, type EnvironmentName } from './environments';
 import { environmentSchema, type EnvironmentSettings } from './schema';
 
@@ -18,14 +19,24 @@ export function isEnvironmentName(name: string): name is EnvironmentName {
   return (ENVIRONMENT_NAMES as string[]).includes(name);
 }
 
-/** Looks up one of the app's environments by name (`-c env=<name>`) and validates it. */
-export function loadEnvironment(name: string): EnvironmentConfig {
+/**
+ * Looks up one of the app's environments by name and validates it. `source` says where the name
+ * came from, as the user wrote it (`-c env=qa`, `--env qa`, `AIASSETS_ENV=qa`), for the error.
+ */
+export function loadEnvironment(name: string, source = `-c env=${name}`): EnvironmentConfig {
   if (!isEnvironmentName(name)) {
-    throw new ConfigError(
-      `Unknown environment ${JSON.stringify(name)} (from -c env=${name}); allowed: ${ENVIRONMENT_NAMES.join(', ')}.`,
-    );
+    throw new ConfigError(`Unknown environment ${JSON.stringify(name)} (from ${source}); allowed: ${ENVIRONMENT_NAMES.join(', ')}.`);
   }
+  validateAcrossEnvironments(environments);
   return validateEnvironment(name, environments[name]);
+}
+
+/** Throws one ConfigError listing every value two environments share but must not (VPS host, host names, VPC range). */
+export function validateAcrossEnvironments(all: Readonly<Record<string, unknown>>): void {
+  const problems = crossEnvironmentProblems(all);
+  if (problems.length > 0) {
+    throw new ConfigError(`Invalid configuration across environments:\n${problems.map((l) => `  - ${l}`).join('\n')}`);
+  }
 }
 
 /** Validates a raw environment object; throws one ConfigError listing every bad field. */
@@ -54,8 +65,14 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string {
     return `${field}: unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}; allowed: only the fields listed in the README's config table`;
   }
   const value = valueAt(raw, issue.path);
-  const shown = value === undefined ? 'missing' : JSON.stringify(value);
-  return `${field} = ${shown}: allowed is ${issue.message}`;
+  return `${field} = ${show(value)}: allowed is ${issue.message}`;
+}
+
+/** The value as written in the config; JSON would print NaN and Infinity as null. */
+function show(value: unknown): string {
+  if (value === undefined) return 'missing';
+  if (typeof value === 'number' && !Number.isFinite(value)) return String(value);
+  return JSON.stringify(value, (_key, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? String(v) : v));
 }
 
 function valueAt(raw: unknown, path: PropertyKey[]): unknown {

@@ -1,17 +1,21 @@
 import { z } from 'zod';
 import { DAYS_PER_MONTH } from '../cost/month';
 import { MAX_CONVERGE_TIMEOUT_SECONDS, UP_GRACE_SECONDS } from '../vps/gate-budget';
-import { email, GPU_FAMILIES, gpuInstanceType, hostName, ipv4Cidr, numberBetween, oneOf, pattern, positiveAmount, wholeNumber, zeroOrMore } from './rules';
+import { awsRegion, email, GPU_FAMILIES, gpuInstanceType, hostName, ipv4Cidr, numberBetween, oneOf, pattern, positiveAmount, privateIpv4Cidr, publicHostName, wholeNumber, zeroOrMore } from './rules';
+import { siteIssues } from './sites';
 
 /**
  * The schema of one environment. Defaults live here so that the README's config
  * table (generated from this schema, see `configTableMarkdown`) can never drift.
  */
 
-/** A container image pinned to a version: a digest, or a tag with a date or a dotted version; never `latest`. */
+/**
+ * A container image pinned to a version: a digest, or a tag with a date or a dotted version. A tag with a
+ * floating part (`cu12.4-latest`, `1.2-nightly`) is moved by its publisher, so no part may be one.
+ */
 export const pinnedImage = pattern(
-  /^[a-z0-9]+([._\/-][a-z0-9]+)*(:(?!latest$)[A-Za-z0-9_.-]*(\d{8}|\d+\.\d+)[A-Za-z0-9_.-]*|@sha256:[a-f0-9]{64})$/,
-  'an image pinned to a version: name:tag where the tag holds a date (YYYYMMDD) or a dotted version, or name@sha256:<digest>; never latest',
+  /^[a-z0-9]+([._\/-][a-z0-9]+)*(:(?!(.*[._-])?(latest|stable|nightly|edge)([._-]|$))[A-Za-z0-9_.-]*(\d{8}|\d+\.\d+)[A-Za-z0-9_.-]*|@sha256:[a-f0-9]{64})$/,
+  'an image pinned to a version: name:tag where the tag holds a date (YYYYMMDD) or a dotted version, or name@sha256:<digest>; never latest, stable, nightly or edge, not even as part of the tag',
 );
 
 const storageSchema = z
@@ -55,7 +59,13 @@ const gpuSchema = z.strictObject({
     .array(gpuInstanceType, { error: 'a list of 1 to 6 GPU instance types' })
     .min(1, { error: 'a list of 1 to 6 GPU instance types' })
     .max(6, { error: 'a list of 1 to 6 GPU instance types' })
-    .meta({ allowed: `a list of 1 to 6 x86_64 NVIDIA GPU instance types of family ${GPU_FAMILIES.join(', ')}` })
+    .superRefine((types, ctx) => {
+      types.forEach((type, index) => {
+        if (types.indexOf(type) === index) return;
+        ctx.addIssue({ code: 'custom', path: [index], input: type, message: `an instance type not already listed (it is instanceTypes.${types.indexOf(type)})` });
+      });
+    })
+    .meta({ allowed: `a list of 1 to 6 different x86_64 NVIDIA GPU instance types of family ${GPU_FAMILIES.join(', ')}` })
     .default(['g4dn.xlarge'])
     .describe('Spot Fleet instance types, one override per type and subnet (g5.xlarge and g6.xlarge diversify).'),
   idleMinutes: wholeNumber(5, 240, 'minutes').default(15).describe('Consecutive idle minutes before the fleet is scaled to 0.'),
@@ -117,7 +127,7 @@ const costProfileSchema = z.strictObject({
 });
 
 const networkSchema = z.strictObject({
-  vpcCidr: ipv4Cidr(16, 24).default('10.40.0.0/16').describe('CIDR of the GPU VPC (public subnets only, no NAT gateway).'),
+  vpcCidr: privateIpv4Cidr(16, 24).default('10.40.0.0/16').describe('CIDR of the GPU VPC (public subnets only, no NAT gateway).'),
   azCount: wholeNumber(2, 3, 'availability zones')
     .default(2)
     .describe('Public subnets in this many AZs (the first ones Fn::GetAZs returns at deploy time; no lookup at synth).'),
@@ -128,7 +138,7 @@ const vpsSchema = z.strictObject({
   host: hostName
     .describe('SSH host of the Hostinger VPS (DNS name or IPv4 address).'),
   sshPort: wholeNumber(1, 65535).default(22).describe('SSH port of the VPS.'),
-  deployUser: pattern(/^[a-z_][a-z0-9_-]{0,31}$/, 'a Linux user name (lower case, digits, _ and -)')
+  deployUser: pattern(/^(?!root$)[a-z_][a-z0-9_-]{0,31}$/, 'a Linux user name (lower case, digits, _ and -) other than root')
     .default('deploy')
     .describe('User the deployer logs in as (member of the docker group).'),
   hostKeySha256: pattern(/^SHA256:[A-Za-z0-9+/]{43}$/, 'an OpenSSH SHA256 fingerprint such as SHA256:abc…(43 characters)')
@@ -136,9 +146,9 @@ const vpsSchema = z.strictObject({
     .describe('Pinned host key fingerprint (`ssh-keyscan HOST | ssh-keygen -lf -`); deploys refuse to run without it.'),
   hostnames: z
     .strictObject({
-      n8n: hostName.describe('Public host name of n8n.'),
-      sim: hostName.describe('Public host name of Sim Studio.'),
-      mcp: hostName.optional().describe('Public host name of the MCP gateway (only with mcpGatewayImage).'),
+      n8n: publicHostName.describe('Public host name of n8n.'),
+      sim: publicHostName.describe('Public host name of Sim Studio.'),
+      mcp: publicHostName.optional().describe('Public host name of the MCP gateway (only with mcpGatewayImage).'),
     })
     .describe('Host names nginx serves with Let\'s Encrypt TLS, one server block each.'),
   letsEncryptEmail: email.optional().describe("Let's Encrypt account e-mail; defaults to alertEmail."),
@@ -148,7 +158,7 @@ const vpsSchema = z.strictObject({
   sshKeySecretName: pattern(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'a Secrets Manager secret name (letters, digits and /_+=.@-)')
     .optional()
     .describe('Secrets Manager secret (created by the operator) holding the deploy user\'s SSH private key; defaults to `<App>/<env>/vps-ssh-key`.'),
-  baseDir: pattern(/^\/[A-Za-z0-9._\/-]*$/, 'an absolute path such as /opt')
+  baseDir: pattern(/^(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$/, 'an absolute directory below / such as /opt, without . or .. parts or a trailing slash')
     .default('/opt')
     .describe('Releases live in `<baseDir>/<App>/<env>/` on the VPS.'),
   releasesToKeep: wholeNumber(2, 20, 'releases').default(5).describe('Releases kept on the VPS for rollback.'),
@@ -158,7 +168,13 @@ const vpsSchema = z.strictObject({
       `How long \`docker compose up --wait\` may take before the release is rolled back (at most ${MAX_CONVERGE_TIMEOUT_SECONDS}, so the gate and a rollback, each with ${UP_GRACE_SECONDS} s to create containers, fit one 15-minute Lambda run).`,
     ),
   monthlyPriceUsd: positiveAmount(1000, 'USD').default(6.99).describe('Fixed monthly price of the VPS plan (KVM 2), added to cost reports.'),
-});
+})
+  .superRefine((vps, ctx) => {
+    for (const issue of siteIssues(vps)) ctx.addIssue({ code: 'custom', ...issue });
+    if (vps.mcpGatewayImage === undefined && vps.hostnames.mcp !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['hostnames', 'mcp'], input: vps.hostnames.mcp, message: 'no value unless mcpGatewayImage is set (without the gateway nothing serves this name)' });
+    }
+  });
 
 export const environmentSchema = z.strictObject({
   appName: pattern(/^[A-Z][A-Za-z0-9]{1,19}$/, 'PascalCase letters and digits, 2 to 20 characters, e.g. AiAssets')
@@ -167,7 +183,7 @@ export const environmentSchema = z.strictObject({
   account: pattern(/^\d{12}$/, 'a 12-digit AWS account id')
     .optional()
     .describe('AWS account to deploy to; unset means the CLI credentials decide.'),
-  region: pattern(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region code such as us-east-1')
+  region: awsRegion
     .default('us-east-1')
     .describe('AWS region of the GPU tier.'),
   removalPolicy: oneOf(['destroy', 'retain'])
@@ -175,7 +191,7 @@ export const environmentSchema = z.strictObject({
     .describe('destroy: stateful resources are deleted with their data on teardown; retain: they are kept and the stateful stack has termination protection.'),
   alertEmail: email.describe('Receives alarms, budget notifications and Spot interruption notices.'),
   monthlyBudgetUsd: positiveAmount(100000, 'USD').default(50).describe('Monthly AWS cost budget.'),
-  costCenter: pattern(/^[A-Za-z0-9 _.:/=+@-]{1,128}$/, 'a tag value of 1 to 128 letters, digits, spaces and _ . : / = + @ -')
+  costCenter: pattern(/^(?=.*[A-Za-z0-9])[A-Za-z0-9 _.:/=+@-]{1,128}$/, 'a tag value of 1 to 128 letters, digits, spaces and _ . : / = + @ -, with at least one letter or digit')
     .optional()
     .describe('Value of the CostCenter cost-allocation tag; defaults to `<App>-<env>`.'),
   storage: storageSchema.prefault({}),

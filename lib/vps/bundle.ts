@@ -2,7 +2,10 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { email, publicHostName } from '../config/rules';
 import { pinnedImage } from '../config/schema';
+import { siteIssues } from '../config/sites';
 
 /**
  * Renders the VPS compose stack ("bundle") for one environment from the
@@ -163,13 +166,6 @@ function fill(template: string, values: Record<string, string>): string {
   });
 }
 
-const LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?';
-const DNS_NAME = new RegExp(`^(?=.{1,253}$)(?:${LABEL}\\.)+[a-z]{2,63}$`);
-// Stricter than the config's e-mail rule: the address is written into YAML and shell.
-const EMAIL = /^[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,63}$/;
-const EMAIL_ALLOWED = 'an e-mail address such as ops@example.com (letters, digits and . _ % + - before the @)';
-const HOST_ALLOWED = 'a lower-case DNS name with at least one dot, such as n8n.example.com (Let\'s Encrypt issues no certificate for IP addresses)';
-
 /** Throws one Error listing every bad field as `field = value: allowed is ...`. */
 function validate(settings: VpsBundleSettings): void {
   const problems: string[] = [];
@@ -177,25 +173,22 @@ function validate(settings: VpsBundleSettings): void {
     if (!ok) problems.push(`  - ${field} = ${JSON.stringify(value) ?? 'undefined'}: allowed is ${allowed}`);
   };
   const isString = (value: unknown): value is string => typeof value === 'string';
+  // The config's own field rules, so a bundle rendered outside synth (ops vps) is held to the same text.
+  const checkRule = (field: string, value: unknown, rule: z.ZodType) => {
+    const result = rule.safeParse(value);
+    check(field, value, result.success, result.error?.issues[0]?.message ?? '');
+  };
   const { appName, envName, hostnames, letsEncryptEmail, mcpGatewayImage } = settings;
 
   check('appName', appName, isString(appName) && /^[A-Za-z][A-Za-z0-9-]{0,31}$/.test(appName), 'a letter followed by up to 31 letters, digits or hyphens');
   check('envName', envName, isString(envName) && /^[a-z][a-z0-9-]{0,15}$/.test(envName), 'a lower-case letter followed by up to 15 lower-case letters, digits or hyphens');
-  const seen = new Map<string, string>();
   for (const key of ['n8n', 'sim', 'mcp'] as const) {
     const value = hostnames?.[key];
     if (key === 'mcp' && value === undefined) continue;
-    const field = `hostnames.${key}`;
-    const valid = isString(value) && DNS_NAME.test(value);
-    check(field, value, valid, HOST_ALLOWED);
-    if (valid && seen.has(value)) check(field, value, false, `a host name different from ${seen.get(value)}`);
-    if (valid) seen.set(value, field);
+    checkRule(`hostnames.${key}`, value, publicHostName);
   }
-  check('letsEncryptEmail', letsEncryptEmail, isString(letsEncryptEmail) && EMAIL.test(letsEncryptEmail), EMAIL_ALLOWED);
-  if (mcpGatewayImage !== undefined) {
-    const image = pinnedImage.safeParse(mcpGatewayImage);
-    check('mcpGatewayImage', mcpGatewayImage, image.success, image.error?.issues[0]?.message ?? '');
-    check('hostnames.mcp', hostnames?.mcp, hostnames?.mcp !== undefined, 'a host name for the gateway whenever mcpGatewayImage is set');
-  }
+  checkRule('letsEncryptEmail', letsEncryptEmail, email);
+  if (mcpGatewayImage !== undefined) checkRule('mcpGatewayImage', mcpGatewayImage, pinnedImage);
+  for (const issue of siteIssues(settings)) check(issue.path.join('.'), issue.input, false, issue.message);
   if (problems.length > 0) throw new Error(`Invalid VPS bundle settings:\n${problems.join('\n')}`);
 }

@@ -22,7 +22,7 @@ test('an unknown --env shows the config error as is (exit 64)', async () => {
   const result = await runOps(['gpu', 'status', '--env', 'qa'], cliEnv(endpoint));
   expect(result.code).toBe(64);
   expect(result.stdout).toBe('');
-  expect(result.stderr).toBe('error: Unknown environment "qa" (from -c env=qa); allowed: dev, staging, prod.\n');
+  expect(result.stderr).toBe('error: Unknown environment "qa" (from --env qa); allowed: dev, staging, prod.\n');
 });
 
 test('no credentials: a clear message (exit 6)', async () => {
@@ -46,7 +46,7 @@ test('--version prints the package version', async () => {
 test('AIASSETS_ENV names the environment when --env is omitted, for ops and for cdk', async () => {
   const ops = await runOps(['gpu', 'status'], { ...cliEnv(endpoint), AIASSETS_ENV: 'qa' });
   expect(ops.code).toBe(64);
-  expect(ops.stderr).toContain('Unknown environment "qa"');
+  expect(ops.stderr).toContain('Unknown environment "qa" (from AIASSETS_ENV=qa)');
   const app = (extra: string[]) =>
     spawnSync(path.join(__dirname, '..', '..', 'node_modules', '.bin', 'tsx'), [path.join(__dirname, '..', '..', 'bin', 'app.ts'), ...extra], {
       encoding: 'utf8',
@@ -55,7 +55,7 @@ test('AIASSETS_ENV names the environment when --env is omitted, for ops and for 
     });
   const fromVariable = app([]);
   expect(fromVariable.status).toBe(1);
-  expect(fromVariable.stderr).toContain('Unknown environment "qa"');
+  expect(fromVariable.stderr).toContain('Unknown environment "qa" (from AIASSETS_ENV=qa)');
 });
 
 test('--env is required on every command', async () => {

@@ -35,7 +35,8 @@ export const ISOLATED_AWS_ENV = {
 
 /** The process environment without any AWS_ or OPS_ setting, for children that get only the given ones. */
 export function envWithoutAws(): NodeJS.ProcessEnv {
-  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('OPS_')));
+  // Also without the operator's default environment (AIASSETS_ENV), which would answer for --env.
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AWS_') && !k.startsWith('OPS_') && !k.startsWith('AIASSETS_')));
 }
 
 /** Runs a repo entry point with the repo's tsx as a real child process: `tsx <script> <args>`. */

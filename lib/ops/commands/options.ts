@@ -16,8 +16,10 @@ export function envOption(description: string): Option {
 
 /** Loads and validates the environment; a ConfigError's message is shown as is (exit 2). */
 export function loadEnvOption(name: string): EnvironmentConfig {
+  // Named in errors the way the user gave it: commander takes $AIASSETS_ENV when --env is absent.
+  const source = process.env[DEFAULT_ENV_VARIABLE] === name ? `${DEFAULT_ENV_VARIABLE}=${name}` : `--env ${name}`;
   try {
-    return loadEnvironment(name);
+    return loadEnvironment(name, source);
   } catch (error) {
     throw toOpsError(error);
   }
