@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { spawnSync } from 'node:child_process';
+import { benchGateway } from './bench-gateway';
 
 // Wall time of synthesizing every environment and of the whole jest suite (not a timed test:
 // figures go into the README's benchmark table). Usage: npm run bench [-- --runs N]
@@ -19,5 +20,15 @@ function time(label: string, command: string, args: string[]): void {
   console.log(`${label.padEnd(36)} best ${best.toFixed(1)} s  mean ${mean.toFixed(1)} s  (${runs} run${runs > 1 ? 's' : ''})`);
 }
 
-time('synthesize all environments', 'npx', ['tsx', 'bin/synth-all.ts']);
-time('test suite (typecheck + jest)', 'npm', ['test', '--silent']);
+// --gateway-only: just the gateway's added latency and /view throughput (seconds, not minutes).
+if (!process.argv.includes('--gateway-only')) {
+  time('synthesize all environments', 'npx', ['tsx', 'bin/synth-all.ts']);
+  time('test suite (typecheck + jest)', 'npm', ['test', '--silent']);
+}
+benchGateway({ requests: 2000, viewMb: 64, runs: Math.max(runs, 3) }).then(
+  (lines) => console.log(lines.join('\n')),
+  (error: Error) => {
+    console.error(error.message);
+    process.exitCode = 1;
+  },
+);

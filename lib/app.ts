@@ -1,9 +1,12 @@
 import { Annotations, App, type Environment } from 'aws-cdk-lib';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EnvironmentConfig } from './config/load';
 import { dropRedundantDependsOn } from './cfn-tidy';
+import { gpuAllowance, measuringAllowance, type GpuAllowance } from './cost/gpu-allowance';
 import { addNagChecks } from './nag';
+import type { CfnTemplate } from './synth';
 import { GpuStack } from './stacks/gpu-stack';
 import { ObservabilityStack } from './stacks/observability-stack';
 import { StorageStack } from './stacks/storage-stack';
@@ -24,9 +27,18 @@ export function stackName(config: Pick<EnvironmentConfig, 'appName' | 'envName'>
   return `${config.appName}-${config.envName}-${part}`;
 }
 
+export interface EnvironmentOptions {
+  /**
+   * The GPU allowance to build with. Absent (every caller but the measuring pass): measured first
+   * by synthesizing the same environment in a throwaway app (see measureGpuAllowance).
+   */
+  readonly gpuAllowance?: GpuAllowance;
+}
+
 /** Adds one environment's stacks to an app, tagged for cost allocation and checked by cdk-nag. */
-export function addEnvironment(app: App, config: EnvironmentConfig): EnvironmentStacks {
+export function addEnvironment(app: App, config: EnvironmentConfig, options: EnvironmentOptions = {}): EnvironmentStacks {
   const env: Environment = { account: config.account, region: config.region };
+  const allowance = options.gpuAllowance ?? measureGpuAllowance(app, config);
   const retain = config.removalPolicy === 'retain';
   const storage = new StorageStack(app, stackName(config, 'Storage'), {
     env,
@@ -37,6 +49,7 @@ export function addEnvironment(app: App, config: EnvironmentConfig): Environment
   const gpu = new GpuStack(app, stackName(config, 'Gpu'), {
     env,
     config,
+    gpuAllowance: allowance,
     description: `${config.appName} ${config.envName}: ComfyUI GPU tier (stateless)`,
   });
   gpu.addStackDependency(storage, 'the GPU reads and writes the asset bucket');
@@ -54,6 +67,8 @@ export function addEnvironment(app: App, config: EnvironmentConfig): Environment
       config,
       description: `${config.appName} ${config.envName}: Docker Compose stack on the VPS, deployed over SSH`,
     });
+    // By name, not by export (lib/gpu-control-names.ts), but it must exist before the deploy reads it.
+    vps.addStackDependency(gpu, "the deploy copies the gateway's access key from the Gpu stack's secret");
   } else {
     // On a synthesized stack: the CLI prints stack annotations (app-level ones are not reported).
     Annotations.of(storage).addWarningV2(
@@ -68,6 +83,40 @@ export function addEnvironment(app: App, config: EnvironmentConfig): Environment
     dropRedundantDependsOn(stack);
   }
   return { storage, gpu, observability, vps };
+}
+
+/** A well-formed host key fingerprint for the measuring pass only: nothing is deployed with it. */
+const MEASURING_HOST_KEY = `SHA256:${'0'.repeat(43)}`;
+
+/**
+ * The GPU allowance is the budget minus the fixed monthly floor, and the floor is priced from the
+ * synthesized templates (lib/cost/estimate.ts), which hold the allowance themselves. So: a
+ * measuring pass builds the same environment with an allowance of 0 (the number changes no
+ * resource the estimate counts) in a throwaway app without cdk-nag, synthesizes it into a
+ * temporary folder, prices it and removes it; the real pass then builds with the number.
+ */
+function measureGpuAllowance(app: App, config: EnvironmentConfig): GpuAllowance {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), `aiassets-measure-${config.envName}-`));
+  try {
+    // autoSynth off: under the CDK CLI a second app would otherwise synthesize again at exit. No
+    // validation: the real pass validates and reports (annotations too) once.
+    const measuring = new App({
+      outdir,
+      autoSynth: false,
+      builtinCloudFormationValidation: false,
+      context: { ...app.node.getAllContext(), '@aws-cdk/core:annotationsInValidationReport': false },
+    });
+    // The floor of the complete environment: the Vps stack's resources count even before
+    // vps.hostKeySha256 is pinned (until then only this pass builds it), so pinning the key
+    // later does not move the allowance.
+    const complete = config.vps.hostKeySha256 ? config : { ...config, vps: { ...config.vps, hostKeySha256: MEASURING_HOST_KEY } };
+    addEnvironment(measuring, complete, { gpuAllowance: measuringAllowance(config) });
+    const assembly = measuring.synth();
+    const templates = Object.fromEntries(assembly.stacks.map((s) => [s.stackName, s.template as CfnTemplate]));
+    return gpuAllowance(config, templates);
+  } finally {
+    fs.rmSync(outdir, { recursive: true, force: true });
+  }
 }
 
 /** The feature flags and settings of cdk.json, so in-process synths (tests, synth-all) match `cdk synth`. */

@@ -34,18 +34,28 @@ export function bundleFunction(name: string): string {
   const entry = path.join(FUNCTIONS_DIR, name, 'index.ts');
   if (!fs.existsSync(entry)) throw new Error(`function "${name}" has no ${path.relative(ROOT, entry)}; functions: ${functionNames().join(', ')}`);
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), `aiassets-fn-${name}-`));
+  // The AWS SDK v3 comes from the Lambda runtime.
+  bundleNodeProgram(entry, path.join(outdir, 'index.js'), ['@aws-sdk/*']);
+  built.set(name, outdir);
+  return outdir;
+}
+
+/**
+ * Bundles a Node.js program (a function or the VPS gateway) into one CommonJS file for the
+ * runtime's Node.js major. ssh2's optional native add-ons are left out (it falls back to pure
+ * JavaScript); `external` adds what the runtime already provides.
+ */
+export function bundleNodeProgram(entry: string, outfile: string, external: readonly string[] = []): void {
   buildSync({
     entryPoints: [entry],
     absWorkingDir: ROOT,
-    outfile: path.join(outdir, 'index.js'),
+    outfile,
     bundle: true,
     platform: 'node',
     target: ESBUILD_TARGET,
     format: 'cjs',
-    external: ['@aws-sdk/*', 'cpu-features', '*.node'],
+    external: [...external, 'cpu-features', '*.node'],
     legalComments: 'none',
     logLevel: 'error',
   });
-  built.set(name, outdir);
-  return outdir;
 }

@@ -23,6 +23,8 @@ export interface GpuHostSettings {
   readonly METRIC_NAMESPACE: string;
   readonly LOG_GROUP: string;
   readonly OUTPUT_SYNC_MINUTES: string;
+  /** SSM String parameter holding the gateway's SSH public key, which link-access.sh authorizes (`unset` until registered). */
+  readonly LINK_KEY_PARAMETER: string;
 }
 
 /** Local name of the image built from assets/comfyui/ (tagged with the build context's hash). */

@@ -6,7 +6,8 @@ import type * as s3assets from 'aws-cdk-lib/aws-s3-assets';
 import { Construct } from 'constructs';
 import { assetObjectReadStatement } from './asset-access';
 import { ASSET_PREFIXES } from './asset-bucket';
-import { INSTANCE_TAG_KEYS } from './gpu-instance-tags';
+import { linkKeyParameterName } from './gpu-control/names';
+import { INSTANCE_TAG_KEYS, REMOVABLE_TAG_KEYS } from './gpu-instance-tags';
 import { CW_AGENT_NAMESPACE } from './gpu-metrics';
 import { acknowledge, wildcardResourceFinding } from './nag';
 
@@ -24,8 +25,8 @@ const SESSION_MANAGER_ACTIONS = [
 ];
 
 /**
- * The role and instance profile of the GPU instances: Session Manager instead
- * of SSH, the CloudWatch agent into one log group and two metric namespaces,
+ * The role and instance profile of the GPU instances: Session Manager for people
+ * (SSH only carries the gateway's link), the CloudWatch agent into one log group and two metric namespaces,
  * read-only models/ and workflows/, and write-only generated/ (no delete: the GPU
  * never removes what it produced). Everything is inline and scoped: the AWS managed
  * policies for SSM and the agent would also let code on the box read every Parameter
@@ -129,13 +130,32 @@ export class GpuInstanceRole extends Construct {
   }
 
   /**
+   * The gateway's link (assets/user-data/link-access.sh): read the one SSM parameter holding the
+   * gateway's SSH public key, which the box authorizes for port forwarding to ComfyUI. Returns the
+   * parameter's name for the host settings (LINK_KEY_PARAMETER).
+   */
+  allowLinkKeyRead(names: { readonly appName: string; readonly envName: string }): string {
+    const name = linkKeyParameterName(names);
+    this.role.addToPolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadLinkKey',
+        actions: ['ssm:GetParameter'],
+        // Parameter ARNs carry the name without its leading slash.
+        resources: [Stack.of(this).formatArn({ service: 'ssm', resource: 'parameter', resourceName: name.replace(/^\//, '') })],
+      }),
+    );
+    return name;
+  }
+
+  /**
    * Idle shutdown of one instance (assets/user-data/idle-watcher.sh): the instance tags itself
    * as leaving, sets its fleet's target capacity to the instances that stay (the fleet never
    * terminates on a lower target), then terminates itself. It also tags its boot phases.
    * ModifySpotFleetRequest is allowed on this one fleet request; tags and termination only on
    * instances of this fleet (IAM has no documented key for "the calling instance itself", so a
    * box could end a peer of its own fleet, which the same role could already do through the
-   * fleet's capacity), and only the two tag keys the scripts write.
+   * fleet's capacity), and only the tag keys the scripts write; the one it removes is
+   * comfyui:leaving (when a gateway lease appears as it leaves).
    */
   allowLeavingFleet(fleetId: string, fleetArn: string): void {
     // A separate policy, not the role's default one: the launch template depends on the
@@ -158,6 +178,13 @@ export class GpuInstanceRole extends Construct {
           conditions: { StringEquals: ownFleet, 'ForAllValues:StringEquals': { 'aws:TagKeys': [...INSTANCE_TAG_KEYS] } },
         }),
         new iam.PolicyStatement({
+          sid: 'UntagOwnFleetInstances',
+          actions: ['ec2:DeleteTags'],
+          resources: [instances],
+          // Null: a DeleteTags call naming no key would remove every tag (ForAllValues holds for none).
+          conditions: { StringEquals: ownFleet, 'ForAllValues:StringEquals': { 'aws:TagKeys': [...REMOVABLE_TAG_KEYS] }, Null: { 'aws:TagKeys': 'false' } },
+        }),
+        new iam.PolicyStatement({
           sid: 'TerminateOwnFleetInstances',
           actions: ['ec2:TerminateInstances'],
           resources: [instances],
@@ -174,7 +201,8 @@ export class GpuInstanceRole extends Construct {
       },
       {
         id: wildcardResourceFinding(this, instances),
-        reason: 'Instance ids are not known ahead; limited by condition to the instances of this fleet (and to two tag keys for CreateTags).',
+        reason:
+          'Instance ids are not known ahead; limited by condition to the instances of this fleet (and to the scripts\' tag keys for CreateTags, to comfyui:leaving for DeleteTags).',
       },
     );
   }

@@ -1,3 +1,5 @@
+import { HOST_KEY_TAG } from './gpu-control/protocol';
+
 /**
  * The tags a GPU instance writes on itself (assets/user-data): the contract between the scripts on
  * the box, the instance role that allows exactly these keys, and the ops commands that read them.
@@ -9,7 +11,11 @@ export const LEAVING_TAG = 'comfyui:leaving';
 /** Written by boot-phase.sh: `bootstrap=41 image=88 models=102 ready=131` (seconds after kernel boot). */
 export const BOOT_PHASES_TAG = 'comfyui:boot';
 
-export const INSTANCE_TAG_KEYS = [LEAVING_TAG, BOOT_PHASES_TAG] as const;
+/** Every key an instance may write; HOST_KEY_TAG by link-access.sh (its SSH host key, which the gateway's link pins). */
+export const INSTANCE_TAG_KEYS = [LEAVING_TAG, BOOT_PHASES_TAG, HOST_KEY_TAG] as const;
+
+/** The only tag an instance may remove (idle-watcher.sh stays when a gateway lease appears as it leaves). */
+export const REMOVABLE_TAG_KEYS = [LEAVING_TAG] as const;
 
 /** The boot phases in the order they finish on a normal boot (image and models run in parallel). */
 export const BOOT_PHASES = ['bootstrap', 'image', 'models', 'ready'] as const;

@@ -2,16 +2,23 @@ import { Fn } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { COMFYUI_CONTAINER_PORT } from './comfyui-image';
 import { removalPolicyOf, type RemovalSetting } from './removal';
 
-/** ComfyUI's HTTP port. */
-export const COMFYUI_PORT = 8188;
+/**
+ * ComfyUI's HTTP port on the box: the container's port, published on the loopback only under the
+ * same number (the gateway's SSH link forwards to it; assets/gateway/gpu-link.ts).
+ */
+export const COMFYUI_PORT = COMFYUI_CONTAINER_PORT;
+
+/** The gateway's encrypted link to ComfyUI: SSH port forwarding (assets/user-data/link-access.sh). */
+const LINK_SSH_PORT = 22;
 
 export interface GpuNetworkProps {
   readonly vpcCidr: string;
   /** How many AZs (one public subnet each); taken from Fn::GetAZs at deploy time, so synth needs no lookup. */
   readonly azCount: number;
-  /** The only source allowed to reach ComfyUI (the VPS, as a /32). */
+  /** The only source allowed to reach the GPU: SSH for the gateway's link (the VPS, as a /32). */
   readonly comfyuiIngressCidr: string;
   readonly removalPolicy: RemovalSetting;
 }
@@ -19,8 +26,8 @@ export interface GpuNetworkProps {
 /**
  * A small VPC for the GPU: public subnets only (no NAT gateway, about $33 a
  * month saved), an S3 gateway endpoint (model sync without data-transfer
- * charges), rejected-traffic flow logs, and the GPU security group: no SSH,
- * ComfyUI open to the VPS address only.
+ * charges), rejected-traffic flow logs, and the GPU security group: SSH from the
+ * VPS address only, for the gateway's encrypted link (ComfyUI itself listens on the box's loopback).
  */
 export class GpuNetwork extends Construct {
   readonly vpc: ec2.Vpc;
@@ -47,13 +54,14 @@ export class GpuNetwork extends Construct {
 
     this.securityGroup = new ec2.SecurityGroup(this, 'GpuSecurityGroup', {
       vpc: this.vpc,
-      description: `ComfyUI GPU: ${COMFYUI_PORT}/tcp from the VPS only, no SSH (Session Manager instead)`,
+      // EC2 allows no apostrophe in either description.
+      description: `ComfyUI GPU: ${LINK_SSH_PORT}/tcp from the VPS only, the SSH link of the gateway to ComfyUI on the loopback`,
       allowAllOutbound: true,
     });
     this.securityGroup.addIngressRule(
       ec2.Peer.ipv4(props.comfyuiIngressCidr),
-      ec2.Port.tcp(COMFYUI_PORT),
-      'ComfyUI API from the orchestration VPS',
+      ec2.Port.tcp(LINK_SSH_PORT),
+      'SSH link of the gateway on the orchestration VPS (port forwarding to ComfyUI only)',
     );
   }
 }

@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { EnvironmentConfig } from './config/load';
 import { assetObjectReadStatement } from './asset-access';
+import { gatewayCredentialSecretName } from './gpu-control-names';
 import { acknowledge, managedPolicyFinding, wildcardResourceFinding } from './nag';
 import { SmallFunction } from './small-function';
 import { renderBundle, requiredSecrets } from './vps/bundle';
@@ -59,6 +60,8 @@ export class VpsDeployment extends Construct {
       reason: 'Not rotated automatically: PostgreSQL sets its role passwords only when the data volume is created, so a rotated seed would lock the services out; rotation is a manual maintenance task (README, Secrets: ALTER ROLE and re-encrypted n8n/Sim credentials).',
     });
     const sshKey = secretsmanager.Secret.fromSecretNameV2(this, 'SshKey', vps.sshKeySecretName);
+    // Created by the Gpu stack (lib/gpu-control.ts); named, not exported, so either stack can be replaced.
+    const gatewayCredential = secretsmanager.Secret.fromSecretNameV2(this, 'GatewayCredential', gatewayCredentialSecretName(config));
 
     const handler = (name: string, description: string) => {
       const fn = new SmallFunction(this, name, {
@@ -70,6 +73,7 @@ export class VpsDeployment extends Construct {
         removalPolicy: config.removalPolicy,
       });
       sshKey.grantRead(fn.role);
+      gatewayCredential.grantRead(fn.role);
       this.appSecrets.grantRead(fn.role);
       fn.allow(assetObjectReadStatement('ReadBundle', bundleAsset));
       return fn;
@@ -102,6 +106,7 @@ export class VpsDeployment extends Construct {
       SshKeySecretArn: sshKey.secretArn,
       AppSecretsArn: this.appSecrets.secretArn,
       SecretNames: requiredSecrets(settings),
+      GatewayCredentialSecretArn: gatewayCredential.secretArn,
       BaseDir: vps.baseDir,
       KeepReleases: String(vps.releasesToKeep),
       ConvergeTimeoutSeconds: String(vps.convergeTimeoutSeconds),

@@ -32,7 +32,7 @@ describe('environments', () => {
     expect(config.appName).toBe('AiAssets');
     expect(config.costCenter).toBe(`AiAssets-${name}`);
     expect(config.network.azCount).toBe(2);
-    expect(config.gpu.idleMinutes).toBe(15);
+    expect(config.gpu.idleMinutes).toBe(5);
     expect(config.storage.infrequentAccessDays).toBe(30);
     expect(config.vps.letsEncryptEmail).toBe('ops@example.com');
     expect(config.vps.sshKeySecretName).toBe(`AiAssets/${name}/vps-ssh-key`);
@@ -87,9 +87,6 @@ describe('validation rejects bad input with field, value and what is allowed', (
   test('a public host name', () =>
     expectRejected(devWith((c) => (c.vps.hostnames.n8n = 'n8n..example.com')), 'vps.hostnames.n8n', '"n8n..example.com"', /a lower-case DNS name/));
 
-  test('an MCP gateway image that is not pinned', () =>
-    expectRejected(devWith((c) => (c.vps.mcpGatewayImage = 'ghcr.io/acme/mcp-gateway')), 'vps.mcpGatewayImage', '"ghcr.io/acme/mcp-gateway"', /pinned to a version/));
-
   test('GPU hours a day beyond 24', () =>
     expectRejected(devWith((c) => (c.costProfile = { gpuHoursPerDay: 25 })), 'costProfile.gpuHoursPerDay', '25', /from 0 to 24/));
 
@@ -111,13 +108,21 @@ describe('validation rejects bad input with field, value and what is allowed', (
   test('a day count that is not a whole number', () =>
     expectRejected(devWith((c) => (c.storage = { abortMultipartDays: 0.5 })), 'storage.abortMultipartDays', '0.5', /a whole number from 1 to 365 days/));
 
-  test('an image tag that is not pinned', () =>
+  test('the gateway image is no longer configurable (the gateway is ours, bundled into the release): an old config says so', () => {
+    expect(devWith((c) => (c.vps = { ...c.vps, mcpGatewayImage: 'example/gateway:1.2.3' } as never))).toThrow(/vps: unknown field\(s\) "mcpGatewayImage"/);
+    expect(devWith((c) => (c.vps.hostnames = { ...c.vps.hostnames, mcp: 'mcp.example.com' } as never))).toThrow(/vps\.hostnames: unknown field\(s\) "mcp"/);
+  });
+
+  test('a fallback ComfyUI endpoint that is not a plain https URL (it is written into the compose file)', () =>
     expectRejected(
-      devWith((c) => (c.vps = { ...c.vps!, mcpGatewayImage: 'example/gateway:latest', hostnames: { ...c.vps!.hostnames!, mcp: 'mcp.example.com' } })),
-      'vps.mcpGatewayImage',
-      '"example/gateway:latest"',
-      /never latest/,
+      devWith((c) => (c.vps.gateway = { fallbackComfyuiUrl: 'http://comfy.example.com/?key=secret' })),
+      'vps.gateway.fallbackComfyuiUrl',
+      '"http://comfy.example.com/?key=secret"',
+      /an https URL .*no user, query or fragment/,
     ));
+
+  test('a gateway queue bound out of range', () =>
+    expectRejected(devWith((c) => (c.vps.gateway = { maxQueue: 0 })), 'vps.gateway.maxQueue', '0', /a whole number from 1 to 1000 prompts/));
 
   test('the ComfyUI image is no longer configurable (it is built from assets/comfyui/, pinned there): an old config says so', () => {
     const run = devWith((c) => (c.gpu = { comfyuiImage: 'yanwk/comfyui-boot:cu124-slim-20241021' } as never));
@@ -145,17 +150,6 @@ describe('validation rejects bad input with field, value and what is allowed', (
       '"g5.xlarge"',
       /an instance type not already listed \(it is instanceTypes\.0\)/,
     ));
-
-  test.each(['cu12.4-latest', '1.2.3-nightly', 'stable-20240101'])('the floating image tag %p', (tag) =>
-    expectRejected(
-      devWith((c) => (c.vps = { ...c.vps, mcpGatewayImage: `example/gateway:${tag}`, hostnames: { ...c.vps.hostnames, mcp: 'mcp.example.com' } })),
-      'vps.mcpGatewayImage',
-      JSON.stringify(`example/gateway:${tag}`),
-      /never latest, stable, nightly or edge/,
-    ));
-
-  test('a pinned image tag with a version in it is accepted', () =>
-    expect(devWith((c) => (c.vps = { ...c.vps, mcpGatewayImage: 'example/gateway:cu12.4-20250101', hostnames: { ...c.vps.hostnames, mcp: 'mcp.example.com' } }))()).toBeDefined());
 
   test.each(['us-east-9', 'mars-north-1'])('the region %p, which aws-cdk-lib does not know', (region) =>
     expectRejected(devWith((c) => (c.region = region)), 'region', JSON.stringify(region), /an AWS region code that aws-cdk-lib knows/));
@@ -190,11 +184,8 @@ describe('validation rejects bad input with field, value and what is allowed', (
   test('n8n and Sim on the same host name', () =>
     expectRejected(devWith((c) => (c.vps.hostnames.sim = c.vps.hostnames.n8n)), 'vps.hostnames.sim', '"n8n.dev.example.com"', /a host name different from hostnames\.n8n/));
 
-  test('a gateway image without its host name', () =>
-    expectRejected(devWith((c) => (c.vps.mcpGatewayImage = 'example/gateway:1.2.3')), 'vps.hostnames.mcp', 'missing', /a host name for the gateway whenever mcpGatewayImage is set/));
-
-  test('a gateway host name without the gateway (it would be dropped silently)', () =>
-    expectRejected(devWith((c) => (c.vps.hostnames.mcp = 'mcp.dev.example.com')), 'vps.hostnames.mcp', '"mcp.dev.example.com"', /no value unless mcpGatewayImage is set/));
+  test('the gateway on the same host name as Sim', () =>
+    expectRejected(devWith((c) => (c.vps.hostnames.gateway = c.vps.hostnames.sim)), 'vps.hostnames.gateway', '"sim.dev.example.com"', /a host name different from hostnames\.sim/));
 
   test.each(['ops@exämple.com', '"ops"@example.com', 'op s@example.com'])('the e-mail %p (written into YAML and shell on the VPS)', (address) =>
     expectRejected(devWith((c) => (c.vps.letsEncryptEmail = address)), 'vps.letsEncryptEmail', JSON.stringify(address), /letters, digits and \. _ % \+ - before the @/));
@@ -264,4 +255,23 @@ describe('clashes between environments are reported once, naming both environmen
       all.prod.network = { ...all.prod.network, vpcCidr: saved };
     }
   });
+});
+
+describe('gpu.maxInstances (the highest capacity the gateway may set)', () => {
+  test('defaults to 1 in every environment', () => {
+    for (const name of ENVIRONMENT_NAMES) expect(loadEnvironment(name).gpu.maxInstances).toBe(1);
+  });
+
+  test.each([0, 9, 2.5])('%p is out of range', (max) =>
+    expectRejected(devWith((c) => (c.gpu = { maxInstances: max })), 'gpu.maxInstances', String(max), /a whole number from 1 to 8 instances/));
+
+  test('below initialCapacity: the error names both fields and both values', () =>
+    expectRejected(
+      devWith((c) => (c.gpu = { initialCapacity: 3, maxInstances: 2 })),
+      'gpu.maxInstances',
+      '2',
+      /from initialCapacity \(3\) to 8: the fleet starts with initialCapacity instances, and the gateway may set no more than maxInstances/,
+    ));
+
+  test('equal to initialCapacity is accepted', () => expect(devWith((c) => (c.gpu = { initialCapacity: 2, maxInstances: 2 }))().gpu.maxInstances).toBe(2));
 });

@@ -45,7 +45,21 @@ describe('GPU instance role', () => {
         Condition: ownAccount,
       },
     ]);
-    expect(JSON.stringify(statements())).not.toMatch(/"s3:\*"|s3:Delete|ssm:GetParameter|"logs:\*"/);
+    expect(JSON.stringify(statements())).not.toMatch(/"s3:\*"|s3:Delete|"logs:\*"/);
+  });
+
+  test("reads exactly one SSM parameter: the gateway's SSH public key, which the box authorizes for its link", () => {
+    const ssm = statements().filter((s: any) => JSON.stringify(s).includes('ssm:GetParameter'));
+    expect(ssm).toEqual([
+      {
+        Sid: 'ReadLinkKey',
+        Effect: 'Allow',
+        Action: 'ssm:GetParameter',
+        Resource: { 'Fn::Join': ['', ['arn:aws:ssm:us-east-1:', { Ref: 'AWS::AccountId' }, ':parameter/AiAssets/dev/gpu/link-public-key']] },
+      },
+    ]);
+    const userData = JSON.stringify(Object.values(gpu.findResources('AWS::EC2::LaunchTemplate'))[0].Properties.LaunchTemplateData.UserData);
+    expect(userData).toContain('LINK_KEY_PARAMETER=/AiAssets/dev/gpu/link-public-key\\n');
   });
 
   test('Session Manager, host logs into its one log group and metrics into two namespaces only', () => {

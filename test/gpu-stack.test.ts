@@ -25,14 +25,14 @@ describe('network', () => {
     gpu.hasResourceProperties('AWS::EC2::FlowLog', { TrafficType: 'REJECT', LogDestinationType: 'cloud-watch-logs' });
   });
 
-  test('the GPU security group admits only 8188/tcp from the VPS /32, and nothing on 22', () => {
+  test('the GPU security group admits only SSH (the gateway\'s encrypted link) from the VPS /32, and nothing on 8188', () => {
     const sg = Object.values(gpu.findResources('AWS::EC2::SecurityGroup', { Properties: { GroupDescription: Match.stringLikeRegexp('^ComfyUI') } }));
     expect(sg).toHaveLength(1);
     expect(sg[0].Properties.SecurityGroupIngress).toEqual([
-      { CidrIp: '203.0.113.10/32', Description: 'ComfyUI API from the orchestration VPS', FromPort: 8188, IpProtocol: 'tcp', ToPort: 8188 },
+      { CidrIp: '203.0.113.10/32', Description: 'SSH link of the gateway on the orchestration VPS (port forwarding to ComfyUI only)', FromPort: 22, IpProtocol: 'tcp', ToPort: 22 },
     ]);
     gpu.resourceCountIs('AWS::EC2::SecurityGroupIngress', 0);
-    expect(JSON.stringify(gpu.toJSON())).not.toMatch(/"FromPort":22\b/);
+    expect(JSON.stringify(gpu.toJSON())).not.toMatch(/"FromPort":8188\b/);
   });
 });
 
@@ -96,7 +96,7 @@ describe('Spot Fleet', () => {
       ManagedPolicyArns: [{ 'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, ':iam::aws:policy/service-role/AmazonEC2SpotFleetTaggingRole']] }],
     });
     // The managed policy's iam:PassRole is narrowed to the GPU instance role.
-    const policies = Object.values(gpu.findResources('AWS::IAM::Policy')).filter((p: any) => p.Properties.Roles.some((r: any) => r.Ref === roleId));
+    const policies = Object.values(gpu.findResources('AWS::IAM::Policy')).filter((p: any) => p.Properties.Roles?.some((r: any) => r.Ref === roleId));
     expect(policies.flatMap((p: any) => p.Properties.PolicyDocument.Statement)).toEqual([
       {
         Sid: 'PassOnlyTheGpuRole',
@@ -160,7 +160,7 @@ describe('user data', () => {
     for (const line of [
       'ENV_NAME=dev',
       'COMFYUI_UID=1000',
-      'IDLE_MINUTES=15',
+      'IDLE_MINUTES=5',
       'IDLE_GPU_UTIL_PERCENT=5',
       'BOOT_GRACE_MINUTES=10',
       'METRIC_NAMESPACE=AiAssets/Gpu',
@@ -199,7 +199,14 @@ describe('instance role additions for the GPU tier', () => {
         Effect: 'Allow',
         Action: 'ec2:CreateTags',
         Resource: instances,
-        Condition: { StringEquals: ownFleet, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['comfyui:leaving', 'comfyui:boot'] } },
+        Condition: { StringEquals: ownFleet, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['comfyui:leaving', 'comfyui:boot', 'comfyui:host-key'] } },
+      },
+      {
+        Sid: 'UntagOwnFleetInstances',
+        Effect: 'Allow',
+        Action: 'ec2:DeleteTags',
+        Resource: instances,
+        Condition: { StringEquals: ownFleet, 'ForAllValues:StringEquals': { 'aws:TagKeys': ['comfyui:leaving'] }, Null: { 'aws:TagKeys': 'false' } },
       },
       { Sid: 'TerminateOwnFleetInstances', Effect: 'Allow', Action: 'ec2:TerminateInstances', Resource: instances, Condition: { StringEquals: ownFleet } },
     ]);
@@ -261,4 +268,6 @@ test('outputs name what the ops commands need', () => {
   gpu.hasOutput('SpotFleetRequestId', { Value: { Ref: fleetId() } });
   gpu.hasOutput('AlertTopicArn', {});
   gpu.hasOutput('ComfyUiPort', { Value: '8188' });
+  // The gateway's control path and what `gpu status` / `gpu start` budget with (test/gpu-control/template.test.ts has the details).
+  for (const output of ['GpuControlFunctionName', 'GatewayCredentialSecretArn', 'GpuAllowanceUsd', 'GpuSpotPricesUsd']) gpu.hasOutput(output, {});
 });

@@ -72,6 +72,13 @@ function functionsOf(result: SynthResult): TemplateFunction[] {
  * the wait of a delete, and a delete whose secrets do not exist.
  */
 const SAMPLES: Record<string, { event: unknown; expect: (run: FunctionRun) => void }> = {
+  'gpu-control index.handler': {
+    event: { action: 'no-such-action' },
+    expect: (run) =>
+      expect(run.results).toEqual([
+        { response: { ok: false, code: 'BAD_REQUEST', message: 'action is "no-such-action": allowed is status, set-capacity, lease, register-link-key, report, list-models, list-workflows' } },
+      ]),
+  },
   'spot-interruption-filter index.handler': {
     event: { 'detail-type': 'EC2 Spot Instance Interruption Warning', source: 'aws.ec2', detail: { 'instance-id': 'i-0123456789abcdef0', 'instance-action': 'terminate' } },
     expect: (run) => expect(run.results).toEqual([{ response: { forwarded: false, reason: 'instance i-0123456789abcdef0 is not in this fleet' } }]),

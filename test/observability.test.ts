@@ -32,7 +32,7 @@ describe('alarms', () => {
 
   test('watcher failed: the GPU runs and has been idle more than 2 x idleMinutes', () => {
     const a = alarm('WatcherFailed');
-    expect(expressionOf(a)).toBe('IF(fulfilled > 0 AND idle > 30, 1, 0)');
+    expect(expressionOf(a)).toBe('IF(fulfilled > 0 AND idle > 10, 1, 0)');
     expect(a).toMatchObject({ Threshold: 1, EvaluationPeriods: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
     const idle = a.Metrics.find((m: any) => m.Id === 'idle').MetricStat;
     expect(idle.Metric).toEqual({ Namespace: 'AiAssets/Gpu', MetricName: 'IdleMinutes', Dimensions: [{ Name: 'Environment', Value: 'dev' }] });
@@ -110,6 +110,9 @@ describe('dashboard', () => {
       'Bucket size by storage class (bytes)',
       'Bucket objects',
       'Estimated charges (USD, us-east-1)',
+      'Gateway queue and jobs',
+      'Wake to ready (s)',
+      'GPU allowance this month (USD)',
     ]);
   });
 

@@ -9,7 +9,7 @@ const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
 
 test('the README config table lists every field as the schema defines it (npm run docs)', () => {
   expect(readme).toBe(withBlock(readme, CONFIG_TABLE));
-  expect(readme).toContain('| `gpu.idleMinutes` | integer | `15` | a whole number from 5 to 240 minutes |');
+  expect(readme).toContain('| `gpu.idleMinutes` | integer | `5` | a whole number from 5 to 240 minutes |');
 });
 
 test('the config table says what every field allows and means (a new field needs a rule and a description)', () => {

@@ -7,6 +7,7 @@ const UNTAGGABLE = new Set([
   'AWS::S3::BucketPolicy',
   'AWS::IAM::Policy',
   'AWS::IAM::InstanceProfile',
+  'AWS::IAM::AccessKey',
   'AWS::EC2::Route',
   'AWS::EC2::SubnetRouteTableAssociation',
   'AWS::EC2::VPCGatewayAttachment',
@@ -22,11 +23,13 @@ const UNTAGGABLE = new Set([
   'Custom::VpsDeployment',
 ]);
 
-/** Where a resource keeps its tags: most in Tags; launch templates and fleets in TagSpecifications. */
+/** Where a resource keeps its tags: most in Tags (a list, or a map for SSM parameters); launch templates and fleets in TagSpecifications. */
 function tagsOf(resource: { Type: string; Properties?: Record<string, any> }): unknown {
   const p = resource.Properties ?? {};
   if (resource.Type === 'AWS::EC2::LaunchTemplate') return p.TagSpecifications?.[0]?.Tags;
   if (resource.Type === 'AWS::EC2::SpotFleet') return p.SpotFleetRequestConfigData?.TagSpecifications?.[0]?.Tags;
+  // Some types (SSM parameters) take tags as a key-value map.
+  if (p.Tags && !Array.isArray(p.Tags)) return Object.entries(p.Tags).map(([Key, Value]) => ({ Key, Value }));
   return p.Tags;
 }
 

@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # One idle check, run every minute by comfyui-idle.timer. After IDLE_MINUTES
 # consecutive idle minutes this instance leaves its Spot Fleet, and only itself:
-#  1. it tags itself comfyui:leaving, so no peer counts it any more;
+#  1. it tags itself comfyui:leaving, so no peer counts it any more and the gateway
+#     sends it no work; then it reads the gateway's lease again (below) and stays if one
+#     appeared meanwhile, removing the tag;
 #  2. it sets the fleet's target capacity to the number of active instances not
 #     leaving (noTermination: lowering the target never terminates a busy peer),
 #     reading the count again after each write until it stands still, so two boxes
 #     leaving in the same minute end at the right number whatever order they write in;
 #  3. it terminates itself (a maintain fleet no longer replaces it: the target
 #     already excludes it).
+# The gateway's lease (tag comfyui:busy-until, epoch seconds, at most 15 minutes ahead, set
+# through the control function while it holds work for this box) counts as busy until it
+# expires; an expired or missing lease is ignored, so a box whose VPS is gone still leaves.
+# The race with a prompt arriving as the box decides: the gateway writes its lease, then
+# reads whether the box is leaving; the box writes its leaving tag, then reads the lease.
+# Each writes before it reads, so at least one of them sees the other: either the gateway
+# sends nothing to a leaving box, or the box stays under the new lease (or both back off).
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=common.sh
@@ -94,6 +103,33 @@ fail_scale_down() {
 }
 
 LEAVING_TAG=comfyui:leaving
+BUSY_UNTIL_TAG=comfyui:busy-until
+iid="" # this instance's id, read from IMDS once when needed
+
+# Sets iid, or fails.
+read_instance_id() {
+  [[ -n $iid ]] || iid=$(instance_id)
+}
+
+# Sets lease to the unexpired gateway lease (epoch seconds), to "" when it is missing or
+# expired, or to "error" when it cannot be read.
+read_lease() {
+  local value now
+  lease=error
+  read_instance_id || return 1
+  # stdout only: a warning on stderr must not turn a lease into "no lease".
+  value=$(aws ec2 describe-tags --filters "Name=resource-id,Values=$iid" "Name=key,Values=$BUSY_UNTIL_TAG" \
+    --query 'Tags[0].Value' --output text) || return 1
+  now=$(date +%s)
+  lease=""
+  if [[ $value =~ ^[0-9]+$ ]]; then
+    if ((value > now)); then lease=$value; fi
+  elif [[ $value != None ]]; then
+    log "ignoring a malformed gateway lease '${value:0:40}' (allowed: epoch seconds)"
+  fi
+}
+
+lease_time() { date -u -d "@$1" +%Y-%m-%dT%H:%M:%SZ; }
 
 # Prints how many of the fleet's active instances are not leaving.
 staying_count() {
@@ -112,8 +148,8 @@ staying_count() {
 }
 
 leave_fleet() {
-  local iid fleet target written=none attempt
-  iid=$(instance_id) || fail_scale_down "could not read the instance id from IMDS"
+  local fleet target written=none attempt
+  read_instance_id || fail_scale_down "could not read the instance id from IMDS"
   # DescribeTags, not metadata tags: aws:-prefixed tags are not promised there.
   fleet=$(retry 3 aws ec2 describe-tags --filters "Name=resource-id,Values=$iid" \
     "Name=key,Values=aws:ec2spot:fleet-request-id" --query 'Tags[0].Value' --output text) ||
@@ -121,6 +157,16 @@ leave_fleet() {
   [[ $fleet =~ ^sfr-[0-9a-f-]+$ ]] || fail_scale_down "$iid has no Spot Fleet tag (got '$fleet')"
   retry 3 aws ec2 create-tags --resources "$iid" --tags "Key=$LEAVING_TAG,Value=$(date -u +%s)" ||
     fail_scale_down "could not tag $iid as leaving"
+  # Now visible as leaving: a lease the gateway wrote since this check read it wins.
+  if ! retry 3 read_lease || [[ -n $lease ]]; then
+    retry 3 aws ec2 delete-tags --resources "$iid" --tags "Key=$LEAVING_TAG" ||
+      fail_scale_down "could not remove the $LEAVING_TAG tag of $iid to stay"
+    [[ $lease == error ]] && fail_scale_down "could not read the gateway lease again after tagging $iid as leaving; staying"
+    log "gateway lease until $(lease_time "$lease") appeared while leaving: removed $LEAVING_TAG, staying"
+    printf '0\n' >"$COUNTER_FILE"
+    rm -f "$REQUESTED_FILE"
+    return 0
+  fi
   for attempt in 1 2 3 4 5; do
     target=$(retry 3 staying_count "$fleet") || fail_scale_down "could not count the instances of $fleet"
     [[ $target == "$written" ]] && break
@@ -152,6 +198,16 @@ previous=$(cat "$COUNTER_FILE" 2>/dev/null || true)
 
 idle=no
 if [[ $gpu != error && $queue == "0 0" && -z $sessions ]] && ((gpu < IDLE_GPU_UTIL_PERCENT)); then idle=yes; fi
+# The lease costs an API call: read only when everything on the box is idle, after the boot grace.
+if [[ $idle == yes ]] && ((uptime >= grace)); then
+  if ! read_lease; then
+    signal_error "could not read the gateway lease ($BUSY_UNTIL_TAG)"
+    idle=no
+  elif [[ -n $lease ]]; then
+    log "gateway lease until $(lease_time "$lease")"
+    idle=no
+  fi
+fi
 
 action=none
 if ((uptime < grace)); then

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # First-boot installer, run by the EC2 user data from the extracted asset zip.
-# Installs the scripts and systemd units, prepares the data dir, writes the
-# CloudWatch agent's config and starts everything. Idempotent: files are rewritten
-# in place, nothing is appended. Later boots need only systemd (units are enabled).
+# Installs the scripts, the systemd units and the gateway link's sshd drop-in, prepares
+# the data dir, writes the CloudWatch agent's config and starts everything. Idempotent:
+# files are rewritten in place, nothing is appended. Later boots need only systemd (units are enabled).
 # Uses only what the Deep Learning Base OSS Nvidia Driver AMI ships (docker, the
 # NVIDIA container toolkit, python3, curl, gpg, the awscli v1 pip package); the
 # CloudWatch agent, which it lacks, is installed by comfyui-agent.service.
@@ -39,6 +39,11 @@ for unit in "$SRC"/*.service "$SRC"/*.timer; do
   sed "s/@OUTPUT_SYNC_MINUTES@/$OUTPUT_SYNC_MINUTES/g" "$unit" >"$UNIT_DIR/${unit##*/}"
   chmod 0644 "$UNIT_DIR/${unit##*/}"
 done
+
+# The gateway's link user may forward to ComfyUI and do nothing else (see the file); sshd reads
+# the drop-in on reload (on Ubuntu 22.04 its ExecReload checks the config with sshd -t first).
+install -d -m 0755 "$ROOT/etc/ssh/sshd_config.d"
+install -m 0644 "$SRC/sshd-comfyui-link.conf" "$ROOT/etc/ssh/sshd_config.d/comfyui-link.conf"
 
 # Now for the first boot; comfyui-data.service repeats it on every later boot.
 ROOT=$ROOT "$BIN/data-volume.sh"
@@ -92,11 +97,13 @@ printf '%s\n' '[default]' 's3 =' '  max_concurrent_requests = 32' '  multipart_c
   >"$(dirname "$COMFYUI_ENV_FILE")/aws-cli.conf"
 
 systemctl daemon-reload
+systemctl try-reload-or-restart ssh.service
 systemctl enable comfyui.service comfyui-ready.service comfyui-agent.service comfyui-output-flush.service \
-  comfyui-spot-interruption.service comfyui-idle.timer comfyui-output-sync.timer
+  comfyui-spot-interruption.service comfyui-idle.timer comfyui-output-sync.timer comfyui-link-access.timer
 # --no-block: the image load and the model download run under systemd, not inside the user data.
 systemctl start --no-block comfyui.service comfyui-ready.service comfyui-agent.service comfyui-output-flush.service
 # restart: a second run picks up changed scripts and timer intervals.
-systemctl restart --no-block comfyui-spot-interruption.service comfyui-idle.timer comfyui-output-sync.timer
+systemctl restart --no-block comfyui-spot-interruption.service comfyui-idle.timer comfyui-output-sync.timer \
+  comfyui-link-access.timer
 "$BIN/boot-phase.sh" bootstrap || true
 log "installed; ComfyUI starts after the image load and the model sync (see /var/log/comfyui/)"

@@ -8,7 +8,7 @@ interface Claim {
 }
 
 /** Fields whose values must differ between environments: each deploy owns its VPS host, names and VPC range. */
-const UNIQUE_FIELDS = ['vps.host', 'vps.hostnames.n8n', 'vps.hostnames.sim', 'vps.hostnames.mcp'] as const;
+const UNIQUE_FIELDS = ['vps.host', 'vps.hostnames.n8n', 'vps.hostnames.sim', 'vps.hostnames.gateway'] as const;
 const VPC_CIDR = 'network.vpcCidr';
 
 /**

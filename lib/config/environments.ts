@@ -17,7 +17,7 @@ export const environments = {
     alertEmail: 'ops@example.com',
     monthlyBudgetUsd: 50,
     network: { vpcCidr: '10.40.0.0/16', comfyuiIngressCidr: '203.0.113.10/32' },
-    vps: { host: 'vps-dev.example.com', hostKeySha256: PLACEHOLDER_HOST_KEY, hostnames: { n8n: 'n8n.dev.example.com', sim: 'sim.dev.example.com' } },
+    vps: { host: 'vps-dev.example.com', hostKeySha256: PLACEHOLDER_HOST_KEY, hostnames: { n8n: 'n8n.dev.example.com', sim: 'sim.dev.example.com', gateway: 'gateway.dev.example.com' } },
   },
   staging: {
     removalPolicy: 'destroy',
@@ -25,7 +25,7 @@ export const environments = {
     monthlyBudgetUsd: 50,
     gpu: { instanceTypes: ['g4dn.xlarge', 'g5.xlarge'] },
     network: { vpcCidr: '10.41.0.0/16', comfyuiIngressCidr: '203.0.113.20/32' },
-    vps: { host: 'vps-staging.example.com', hostKeySha256: PLACEHOLDER_HOST_KEY, hostnames: { n8n: 'n8n.staging.example.com', sim: 'sim.staging.example.com' } },
+    vps: { host: 'vps-staging.example.com', hostKeySha256: PLACEHOLDER_HOST_KEY, hostnames: { n8n: 'n8n.staging.example.com', sim: 'sim.staging.example.com', gateway: 'gateway.staging.example.com' } },
   },
   prod: {
     removalPolicy: 'retain',
@@ -34,7 +34,7 @@ export const environments = {
     gpu: { instanceTypes: ['g4dn.xlarge', 'g5.xlarge', 'g6.xlarge'] },
     storage: { noncurrentExpirationDays: 187 },
     network: { vpcCidr: '10.42.0.0/16', comfyuiIngressCidr: '203.0.113.30/32' },
-    vps: { host: 'vps.example.com', hostKeySha256: PLACEHOLDER_HOST_KEY, hostnames: { n8n: 'n8n.example.com', sim: 'sim.example.com' } },
+    vps: { host: 'vps.example.com', hostKeySha256: PLACEHOLDER_HOST_KEY, hostnames: { n8n: 'n8n.example.com', sim: 'sim.example.com', gateway: 'gateway.example.com' } },
   },
 } as const satisfies Record<string, EnvironmentInput>;
 

@@ -72,6 +72,12 @@ export const publicHostName = pattern(
   "a lower-case DNS name with at least one dot, such as n8n.example.com (Let's Encrypt issues no certificate for IP addresses)",
 );
 
+/** An https URL without credentials, query or fragment: it is written into the compose file, and secrets belong in .env. */
+export const httpsUrl = pattern(
+  /^https:\/\/[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+(:\d{1,5})?(\/[A-Za-z0-9._~\/-]*)?$/,
+  'an https URL such as https://comfy.example.com/ (lower-case host name, optional port and path; no user, query or fragment)',
+);
+
 // ASCII only, no quotes or spaces: the address is written into YAML and shell on the VPS.
 const EMAIL = /^[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,63}$/;
 export const email = pattern(EMAIL, 'an e-mail address such as ops@example.com (letters, digits and . _ % + - before the @)');

@@ -1,22 +1,13 @@
 import { z } from 'zod';
 import { DAYS_PER_MONTH } from '../cost/month';
 import { MAX_CONVERGE_TIMEOUT_SECONDS, UP_GRACE_SECONDS } from '../vps/gate-budget';
-import { awsRegion, email, GPU_FAMILIES, gpuInstanceType, hostName, ipv4Cidr, numberBetween, oneOf, pattern, positiveAmount, privateIpv4Cidr, publicHostName, wholeNumber, zeroOrMore } from './rules';
+import { awsRegion, email, GPU_FAMILIES, gpuInstanceType, hostName, httpsUrl, ipv4Cidr, numberBetween, oneOf, pattern, positiveAmount, privateIpv4Cidr, publicHostName, wholeNumber, zeroOrMore } from './rules';
 import { siteIssues } from './sites';
 
 /**
  * The schema of one environment. Defaults live here so that the README's config
  * table (generated from this schema, see `configTableMarkdown`) can never drift.
  */
-
-/**
- * A container image pinned to a version: a digest, or a tag with a date or a dotted version. A tag with a
- * floating part (`cu12.4-latest`, `1.2-nightly`) is moved by its publisher, so no part may be one.
- */
-export const pinnedImage = pattern(
-  /^[a-z0-9]+([._\/-][a-z0-9]+)*(:(?!(.*[._-])?(latest|stable|nightly|edge)([._-]|$))[A-Za-z0-9_.-]*(\d{8}|\d+\.\d+)[A-Za-z0-9_.-]*|@sha256:[a-f0-9]{64})$/,
-  'an image pinned to a version: name:tag where the tag holds a date (YYYYMMDD) or a dotted version, or name@sha256:<digest>; never latest, stable, nightly or edge, not even as part of the tag',
-);
 
 const storageSchema = z
   .strictObject({
@@ -68,7 +59,9 @@ const gpuSchema = z.strictObject({
     .meta({ allowed: `a list of 1 to 6 different x86_64 NVIDIA GPU instance types of family ${GPU_FAMILIES.join(', ')}` })
     .default(['g4dn.xlarge'])
     .describe('Spot Fleet instance types, one override per type and subnet (g5.xlarge and g6.xlarge diversify).'),
-  idleMinutes: wholeNumber(5, 240, 'minutes').default(15).describe('Consecutive idle minutes before the fleet is scaled to 0.'),
+  idleMinutes: wholeNumber(5, 240, 'minutes')
+    .default(5)
+    .describe('Consecutive idle minutes before an idle instance leaves the fleet (5 keeps billed time beyond the work under 8% when the gateway wakes the GPU on demand; README, Cost).'),
   idleGpuUtilizationPercent: wholeNumber(1, 50, 'percent')
     .default(5)
     .describe('GPU utilization under which a minute counts as idle.'),
@@ -86,7 +79,19 @@ const gpuSchema = z.strictObject({
   initialCapacity: wholeNumber(0, 4, 'instances')
     .default(0)
     .describe('Target capacity the fleet is created with. Later deploys never reset a capacity changed at run time.'),
+  maxInstances: wholeNumber(1, 8, 'instances')
+    .default(1)
+    .describe('Highest capacity the gateway may set (scale-out); the control function refuses more. At least initialCapacity.'),
   readyTimeoutMinutes: wholeNumber(1, 60, 'minutes').default(20).describe('How long `gpu start --wait` waits for ComfyUI.'),
+}).superRefine((gpu, ctx) => {
+  if (gpu.maxInstances < gpu.initialCapacity) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['maxInstances'],
+      input: gpu.maxInstances,
+      message: `a whole number of instances from initialCapacity (${gpu.initialCapacity}) to 8: the fleet starts with initialCapacity instances, and the gateway may set no more than maxInstances`,
+    });
+  }
 });
 
 const observabilitySchema = z.strictObject({
@@ -131,7 +136,26 @@ const networkSchema = z.strictObject({
   azCount: wholeNumber(2, 3, 'availability zones')
     .default(2)
     .describe('Public subnets in this many AZs (the first ones Fn::GetAZs returns at deploy time; no lookup at synth).'),
-  comfyuiIngressCidr: ipv4Cidr(32, 32).describe('The VPS address as a /32: the only source allowed to reach ComfyUI on 8188.'),
+  comfyuiIngressCidr: ipv4Cidr(32, 32).describe("The VPS address as a /32: the only source allowed to reach the GPU, on SSH (22/tcp) for the gateway's encrypted link (ComfyUI listens on the box's loopback only)."),
+});
+
+const gatewaySchema = z.strictObject({
+  maxQueue: wholeNumber(1, 1000, 'prompts').default(100).describe('Prompts the gateway holds or runs at once; more are refused with 429.'),
+  holdTimeoutMinutes: wholeNumber(1, 60, 'minutes')
+    .default(15)
+    .describe('How long a prompt may wait for a ready GPU before it fails with the reason (no Spot capacity, budget spent).'),
+  promptsPerInstance: wholeNumber(1, 50, 'prompts')
+    .default(4)
+    .describe('Pending prompts per ready instance above which the gateway adds an instance (up to gpu.maxInstances).'),
+  maxAttempts: wholeNumber(1, 5, 'submissions')
+    .default(3)
+    .describe('Submissions of one prompt, counting resubmissions after its instance was lost.'),
+  outputCacheMb: wholeNumber(100, 20000, 'MB')
+    .default(2000)
+    .describe('Disk the gateway keeps finished images in for its signed /outputs links (oldest removed first).'),
+  fallbackComfyuiUrl: httpsUrl
+    .optional()
+    .describe('Optional ComfyUI endpoint that receives held prompts when no GPU can be had (no Spot capacity in time, budget spent).'),
 });
 
 const vpsSchema = z.strictObject({
@@ -148,13 +172,13 @@ const vpsSchema = z.strictObject({
     .strictObject({
       n8n: publicHostName.describe('Public host name of n8n.'),
       sim: publicHostName.describe('Public host name of Sim Studio.'),
-      mcp: publicHostName.optional().describe('Public host name of the MCP gateway (only with mcpGatewayImage).'),
+      gateway: publicHostName
+        .optional()
+        .describe('Public host name of the gateway for clients outside the VPS (MCP at /mcp, the ComfyUI API at /comfyui/, both behind the bearer token); unset keeps the gateway inside the compose network (n8n and Sim still use it).'),
     })
     .describe('Host names nginx serves with Let\'s Encrypt TLS, one server block each.'),
   letsEncryptEmail: email.optional().describe("Let's Encrypt account e-mail; defaults to alertEmail."),
-  mcpGatewayImage: pinnedImage
-    .optional()
-    .describe('Pinned image of the MCP gateway; unset leaves the gateway service out of the stack. Needs vps.hostnames.mcp.'),
+  gateway: gatewaySchema.prefault({}).describe('The gateway between the VPS and the GPU (one ComfyUI endpoint, wake on demand, MCP).'),
   sshKeySecretName: pattern(/^[A-Za-z0-9/_+=.@-]{1,512}$/, 'a Secrets Manager secret name (letters, digits and /_+=.@-)')
     .optional()
     .describe('Secrets Manager secret (created by the operator) holding the deploy user\'s SSH private key; defaults to `<App>/<env>/vps-ssh-key`.'),
@@ -171,9 +195,6 @@ const vpsSchema = z.strictObject({
 })
   .superRefine((vps, ctx) => {
     for (const issue of siteIssues(vps)) ctx.addIssue({ code: 'custom', ...issue });
-    if (vps.mcpGatewayImage === undefined && vps.hostnames.mcp !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['hostnames', 'mcp'], input: vps.hostnames.mcp, message: 'no value unless mcpGatewayImage is set (without the gateway nothing serves this name)' });
-    }
   });
 
 export const environmentSchema = z.strictObject({

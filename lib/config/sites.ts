@@ -1,32 +1,31 @@
-/** The public names nginx serves on the VPS, and the gateway image that needs one of them. */
+/** The public names nginx serves on the VPS. */
 export interface SiteSettings {
-  readonly hostnames?: { readonly n8n?: unknown; readonly sim?: unknown; readonly mcp?: unknown };
-  readonly mcpGatewayImage?: unknown;
+  readonly hostnames?: { readonly n8n?: unknown; readonly sim?: unknown; readonly gateway?: unknown };
 }
 
 /** A problem with the sites, located relative to the object holding `hostnames`. */
 export interface SiteIssue {
-  readonly path: ['hostnames', 'n8n' | 'sim' | 'mcp'];
+  readonly path: ['hostnames', SiteKey];
   readonly input: unknown;
   readonly message: string;
 }
 
+export const SITE_KEYS = ['n8n', 'sim', 'gateway'] as const;
+export type SiteKey = (typeof SITE_KEYS)[number];
+
 /**
  * Rules across the site names, shared by the config schema and the bundle renderer: nginx routes by
- * host name, so two services on one name would leave one unreachable, and a gateway needs its own name.
+ * host name, so two services on one name would leave one unreachable.
  */
-export function siteIssues({ hostnames, mcpGatewayImage }: SiteSettings): SiteIssue[] {
+export function siteIssues({ hostnames }: SiteSettings): SiteIssue[] {
   const issues: SiteIssue[] = [];
   const seen = new Map<unknown, string>();
-  for (const key of ['n8n', 'sim', 'mcp'] as const) {
+  for (const key of SITE_KEYS) {
     const host = hostnames?.[key];
     if (typeof host !== 'string') continue;
     const first = seen.get(host);
     if (first) issues.push({ path: ['hostnames', key], input: host, message: `a host name different from hostnames.${first}` });
     else seen.set(host, key);
-  }
-  if (mcpGatewayImage !== undefined && hostnames?.mcp === undefined) {
-    issues.push({ path: ['hostnames', 'mcp'], input: undefined, message: 'a host name for the gateway whenever mcpGatewayImage is set' });
   }
   return issues;
 }

@@ -1,6 +1,7 @@
 import type { EnvironmentConfig } from '../config/load';
 import type { CostProfile } from '../config/schema';
 import type { CfnTemplate } from '../synth';
+import { gatewayCustomMetricCount } from '../gpu-control/names';
 import { GPU_HOST_CUSTOM_METRICS } from './gpu-host-metrics';
 import { unitPrice } from './money';
 import { FREE_TIER, regionPrices, VPS_PLAN, type Price, type RegionPrices } from './prices';
@@ -268,15 +269,18 @@ function addCloudWatch(out: Lines, prices: RegionPrices, inv: TemplateInventory,
   out.add('CloudWatch dashboards', inv.dashboards, 'dashboards', cw.dashboardMonth, afterFree(inv.dashboards, freeDash, freeTier), `AWS::CloudWatch::Dashboard resources; ${freeNote(freeDash, 'dashboards', freeTier)}`);
 
   if (inv.gpu) {
-    const metrics = GPU_HOST_CUSTOM_METRICS.length;
+    const gateway = gatewayCustomMetricCount(inv.gpu.instanceTypes.length);
+    const metrics = GPU_HOST_CUSTOM_METRICS.length + gateway;
+    // Billed by the hour each metric is sent; the host sends only while it runs, the gateway only while there is GPU work.
+    const metricMonths = (metrics * gpuHours) / HOURS_PER_MONTH;
     const freeMetrics = FREE_TIER.customMetrics.quantity;
     out.add(
       'CloudWatch custom metrics',
-      metrics,
-      'metrics',
+      metricMonths,
+      'metric-months',
       cw.customMetricMonth,
-      afterFree(metrics, freeMetrics, freeTier),
-      `published by the GPU host: 4 idle-watcher metrics + 6 nvidia_smi_* measurements, counted as full months (an upper bound: metrics are prorated by the hour they are sent); ${freeNote(freeMetrics, 'metrics', freeTier)}`,
+      afterFree(metricMonths, freeMetrics, freeTier),
+      `${metrics} metrics for ${round1(gpuHours)} of ${round1(HOURS_PER_MONTH)} h: the GPU host's (4 idle-watcher metrics + 6 nvidia_smi_* measurements) and the gateway's (${gateway}: its counters, the GPU-time ledger per instance type, the allowance), each billed for the hours it is sent; ${freeNote(freeMetrics, 'metrics', freeTier)}`,
     );
   }
   if (inv.logGroups > 0) {
@@ -403,4 +407,9 @@ export function estimateEnvironment(config: EnvironmentConfig, templates: Record
     gpuDaysPerMonth: config.costProfile.gpuDaysPerMonth,
     ...(options.spotPrices && out.gpuPrice ? { givenSpotPrice: { source: out.gpuPrice.source, asOf: out.gpuPrice.asOf } } : {}),
   };
+}
+
+/** One decimal, for the basis texts. */
+function round1(n: number): number {
+  return Math.round(n * 10) / 10;
 }

@@ -1,12 +1,12 @@
 import {
   DescribeInstancesCommand,
-  DescribeSpotFleetInstancesCommand,
   DescribeSpotFleetRequestHistoryCommand,
   DescribeSpotFleetRequestsCommand,
   ModifySpotFleetRequestCommand,
   TerminateInstancesCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
+import { activeInstanceIds } from '../gpu-control/fleet';
 import { BOOT_PHASES_TAG, parseBootPhases } from '../gpu-instance-tags';
 import { ExitCode, OpsError, isAwsError } from './errors';
 
@@ -98,15 +98,7 @@ export async function stopWholeFleet(ec2: EC2Client, fleet: FleetState, activeIn
 
 /** The fleet's instances (active ones, per DescribeSpotFleetInstances) with their EC2 details. */
 export async function fleetInstances(ec2: EC2Client, fleetId: string): Promise<FleetInstance[]> {
-  const ids: string[] = [];
-  let token: string | undefined;
-  for (let page = 0; page < MAX_PAGES; page++) {
-    const result = await ec2.send(new DescribeSpotFleetInstancesCommand({ SpotFleetRequestId: fleetId, NextToken: token }));
-    for (const i of result.ActiveInstances ?? []) if (i.InstanceId) ids.push(i.InstanceId);
-    token = result.NextToken;
-    if (!token) break;
-  }
-  return describeInstances(ec2, ids);
+  return describeInstances(ec2, await activeInstanceIds(ec2, fleetId));
 }
 
 export async function describeInstances(ec2: EC2Client, ids: string[]): Promise<FleetInstance[]> {

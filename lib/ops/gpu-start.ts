@@ -1,8 +1,11 @@
+import { budgetSpentMessage, formatBudgetLine } from '../gpu-control/budget';
+import type { BudgetStatus } from '../gpu-control/protocol';
 import { comfyUiUrl, probeComfyUi } from './comfyui';
 import type { OpsDeps, Reporter } from './context';
 import { ExitCode, OpsError } from './errors';
 import { formatBootPhases } from '../gpu-instance-tags';
 import { describeFleet, describeInstances, fleetHistory, fleetInstances, isDeadFleet, setTargetCapacity, type FleetInstance } from './fleet';
+import { readGpuBudget, setBudgetOverride } from './gpu-budget';
 import type { GpuTarget } from './gpu-target';
 import { formatDuration, pollIntervalMs, pollUntil } from './wait';
 
@@ -12,6 +15,8 @@ export interface StartOptions {
   /** Overrides http://<public ip>:<port>, e.g. an SSM port forward on localhost. */
   readonly comfyUiUrl?: string;
   readonly timeoutMs: number;
+  /** Set the month's budget override first, so raising past a spent GPU allowance is allowed (the gateway's wakes too). */
+  readonly overBudget?: boolean;
 }
 
 export type Phase = 'capacity' | 'running' | 'comfyui';
@@ -34,6 +39,8 @@ export interface StartResult {
   /** Each instance's boot phases as the box reported them (seconds after its kernel booted). */
   readonly bootPhases: Record<string, Record<string, number>>;
   readonly seconds: number;
+  /** The month's GPU budget when the target was raised (null when it could not be read). */
+  readonly budget: BudgetStatus | null;
 }
 
 type Deps = Pick<OpsDeps, 'sleep' | 'now' | 'env'>;
@@ -51,6 +58,12 @@ export async function startGpu(target: GpuTarget, options: StartOptions, deps: D
   }
   // Never lower the target here: that would terminate an instance someone is using (gpu stop is explicit).
   const targetCapacity = Math.max(fleet.targetCapacity, options.count);
+  if (options.overBudget) {
+    const override = await setBudgetOverride(target, new Date(deps.now()));
+    reporter.line(`Budget override set: ${override.parameter} = ${override.month}; the GPU may wake past its allowance until ${override.month} ends (gateway wakes too).`);
+  }
+  // The same rule as the control function's: raising is refused once the allowance is spent.
+  const budget = targetCapacity !== fleet.targetCapacity ? await checkBudget(target, deps, reporter) : null;
   if (targetCapacity !== fleet.targetCapacity) {
     await setTargetCapacity(ec2, target.fleetId, targetCapacity);
     reporter.line(`Target capacity of ${target.fleetId}: ${fleet.targetCapacity} -> ${targetCapacity}`);
@@ -67,6 +80,7 @@ export async function startGpu(target: GpuTarget, options: StartOptions, deps: D
     instances: [] as string[],
     comfyUiUrls: [] as string[],
     bootPhases: {} as Record<string, Record<string, number>>,
+    budget,
   };
   if (!options.wait) {
     reporter.line(`Not waiting: follow with npm run ops -- gpu status --env ${target.config.envName} (or use --wait).`);
@@ -147,6 +161,25 @@ export async function startGpu(target: GpuTarget, options: StartOptions, deps: D
   const total = deps.now() - started;
   reporter.line(`ComfyUI is ready after ${formatDuration(total)}${result.comfyUiUrls.length > 0 ? `: ${result.comfyUiUrls.join(', ')}` : ''}`);
   return { ...result, seconds: seconds(total) };
+}
+
+/** The month's budget before a raise: refused (exit 5) when spent without override; a budget that cannot be read is a warning. */
+async function checkBudget(target: GpuTarget, deps: Deps, reporter: Reporter): Promise<BudgetStatus | null> {
+  let reason: string;
+  try {
+    const read = await readGpuBudget(target, new Date(deps.now()));
+    if (read.available) {
+      reporter.line(formatBudgetLine(read.budget));
+      if (read.budget.spent && !read.budget.overridden) throw new OpsError(budgetSpentMessage(read.budget, target.config.envName), ExitCode.refused);
+      return read.budget;
+    }
+    reason = read.reason;
+  } catch (error) {
+    if (error instanceof OpsError) throw error;
+    reason = (error as Error).message;
+  }
+  reporter.warn(`GPU budget not checked: ${reason}`);
+  return null;
 }
 
 interface ReadyWait {

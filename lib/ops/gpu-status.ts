@@ -1,7 +1,10 @@
+import { formatBudgetLine } from '../gpu-control/budget';
+import type { BudgetStatus } from '../gpu-control/protocol';
 import { formatBootPhases } from '../gpu-instance-tags';
 import { comfyUiUrl } from './comfyui';
 import type { OpsDeps, Reporter } from './context';
 import { describeFleet, fleetInstances, type FleetInstance } from './fleet';
+import { readGpuBudget } from './gpu-budget';
 import type { GpuTarget } from './gpu-target';
 import { lastIdleMinutes } from './idle-metric';
 import { latestSpotPrice } from './spot-price';
@@ -28,6 +31,8 @@ export interface GpuStatus {
   readonly instances: GpuInstanceStatus[];
   /** Stopped instances of the fleet, whose volumes keep billing; null when they could not be read. */
   readonly stoppedInstances: StoppedInstance[] | null;
+  /** The month's GPU allowance and use, as the control function computes it; null when it could not be read. */
+  readonly budget: BudgetStatus | null;
 }
 
 export async function collectGpuStatus(target: GpuTarget, deps: Pick<OpsDeps, 'now'>, reporter: Reporter): Promise<GpuStatus> {
@@ -56,6 +61,15 @@ export async function collectGpuStatus(target: GpuTarget, deps: Pick<OpsDeps, 'n
     }
   }
 
+  let budget: BudgetStatus | null = null;
+  try {
+    const read = await readGpuBudget(target, new Date(deps.now()));
+    if (read.available) budget = read.budget;
+    else reporter.warn(`GPU budget unavailable: ${read.reason}`);
+  } catch (error) {
+    reporter.warn(`GPU budget unavailable: ${(error as Error).message}`);
+  }
+
   let stopped: StoppedInstance[] | null = null;
   try {
     stopped = await stoppedFleetInstances(ec2, target.fleetId, target.config.region, instances);
@@ -79,6 +93,7 @@ export async function collectGpuStatus(target: GpuTarget, deps: Pick<OpsDeps, 'n
       spotPriceUsdPerHour: prices.get(`${i.instanceType}@${i.availabilityZone}`) ?? null,
     })),
     stoppedInstances: stopped,
+    budget,
   };
 }
 
@@ -90,6 +105,7 @@ export function renderGpuStatus(status: GpuStatus): string[] {
     `Environment  ${status.env} (${status.region}), stack ${status.stack}`,
     `Spot Fleet   ${status.fleetId} ${status.state}${activity}`,
     `Capacity     target ${status.targetCapacity}, fulfilled ${status.fulfilledCapacity}`,
+    ...(status.budget ? [formatBudgetLine(status.budget)] : []),
     '',
   ];
   if (status.instances.length === 0) {

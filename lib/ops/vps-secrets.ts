@@ -1,9 +1,11 @@
 import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { stackName } from '../app';
 import type { EnvironmentConfig } from '../config/load';
+import { gatewayCredentialSecretName } from '../gpu-control-names';
 import { deriveSecrets } from '../vps/app-secrets';
 import { GATEWAY_SECRETS, STACK_SECRETS } from '../vps/bundle';
 import type { Secrets } from '../vps/deployer-types';
+import { gatewayCredentialEnv } from '../vps/gateway-credential';
 import type { OpsDeps, Reporter } from './context';
 import { ExitCode, OpsError, isAwsError } from './errors';
 import { deployHint, describeStack, requireOutput } from './stack-outputs';
@@ -56,8 +58,24 @@ async function fetchSeed(config: EnvironmentConfig, deps: Deps): Promise<{ seed:
 
 /** The secrets a deploy writes to `.env` (the names the rendered bundle references). */
 export async function readDeploySecrets(config: EnvironmentConfig, names: readonly string[], deps: Deps): Promise<Secrets> {
-  const { seed } = await fetchSeed(config, deps);
-  return deriveSecrets(seed, names);
+  const [{ seed }, credential] = await Promise.all([fetchSeed(config, deps), fetchGatewayCredential(config, deps)]);
+  return { ...deriveSecrets(seed, names), ...credential };
+}
+
+/** The gateway's access key from the Gpu stack's credential secret (by its fixed name). */
+async function fetchGatewayCredential(config: EnvironmentConfig, deps: Deps): Promise<Secrets> {
+  const secretName = gatewayCredentialSecretName(config);
+  try {
+    const out = await deps.clients(config.region).secretsManager.send(new GetSecretValueCommand({ SecretId: secretName }));
+    if (!out.SecretString) throw new OpsError(`The gateway credential secret ${secretName} has no string value.`);
+    return gatewayCredentialEnv(out.SecretString, secretName);
+  } catch (error) {
+    if (isAwsError(error, 'ResourceNotFoundException')) {
+      throw new OpsError(`The gateway credential secret ${secretName} does not exist in ${config.region}: deploy the Gpu stack first (${deployHint(config)})`, ExitCode.notDeployed);
+    }
+    if (error instanceof Error && !(error instanceof OpsError) && error.message.startsWith('the gateway credential secret')) throw new OpsError(error.message);
+    throw error;
+  }
 }
 
 /**

@@ -5,7 +5,9 @@ import { AlertTopic } from '../alert-topic';
 import { assetBucketName } from '../asset-bucket';
 import { ComfyUiLaunchTemplate } from '../comfyui-launch-template';
 import type { EnvironmentConfig } from '../config/load';
+import type { GpuAllowance } from '../cost/gpu-allowance';
 import { GpuBootstrap } from '../gpu-bootstrap';
+import { GpuControl } from '../gpu-control';
 import { GpuInstanceRole } from '../gpu-instance-role';
 import { COMFYUI_PORT, GpuNetwork } from '../gpu-network';
 import { GpuSpotFleet } from '../gpu-spot-fleet';
@@ -13,18 +15,21 @@ import { SpotInterruptionAlerts } from '../spot-interruption-alerts';
 
 export interface GpuStackProps extends StackProps {
   readonly config: EnvironmentConfig;
+  /** The month's GPU allowance and Spot prices for the budget guard (lib/app.ts measures it). */
+  readonly gpuAllowance: GpuAllowance;
 }
 
 /** Minutes between output syncs to generated/ (and once more at shutdown or interruption). */
 const OUTPUT_SYNC_MINUTES = 5;
 
-/** The stateless GPU tier: network, instance role, launch template, Spot Fleet and interruption alerts. */
+/** The stateless GPU tier: network, instance role, launch template, Spot Fleet, interruption alerts and the gateway's control function. */
 export class GpuStack extends Stack {
   readonly instanceRole: GpuInstanceRole;
   readonly network: GpuNetwork;
   readonly spotFleet: GpuSpotFleet;
   readonly alerts: AlertTopic;
   readonly bootstrap: GpuBootstrap;
+  readonly control: GpuControl;
 
   constructor(scope: Construct, id: string, props: GpuStackProps) {
     super(scope, id, props);
@@ -55,6 +60,7 @@ export class GpuStack extends Stack {
         METRIC_NAMESPACE: gpuMetricNamespace(appName),
         LOG_GROUP: `/${appName.toLowerCase()}/${envName}/gpu`,
         OUTPUT_SYNC_MINUTES: String(OUTPUT_SYNC_MINUTES),
+        LINK_KEY_PARAMETER: this.instanceRole.allowLinkKeyRead(config),
       },
     });
     this.instanceRole.allowBootstrapDownload(this.bootstrap.scripts, this.bootstrap.imageContext);
@@ -87,6 +93,17 @@ export class GpuStack extends Stack {
       removalPolicy: config.removalPolicy,
     });
 
+    this.control = new GpuControl(this, 'Control', {
+      appName,
+      envName,
+      fleetId: this.spotFleet.fleet.ref,
+      fleetArn: this.spotFleet.fleetArn,
+      assetBucket,
+      maxInstances: gpu.maxInstances,
+      allowance: props.gpuAllowance,
+      removalPolicy: config.removalPolicy,
+    });
+
     // Outputs are the ops commands' way to find resources (never hard-coded names).
     new CfnOutput(this, 'SpotFleetRequestId', { value: this.spotFleet.fleet.ref });
     new CfnOutput(this, 'InstanceRoleArn', { value: this.instanceRole.role.roleArn });
@@ -94,6 +111,11 @@ export class GpuStack extends Stack {
     new CfnOutput(this, 'ComfyUiPort', { value: String(COMFYUI_PORT) });
     new CfnOutput(this, 'HostLogGroup', { value: this.bootstrap.logGroup.logGroupName });
     new CfnOutput(this, 'GpuMetricNamespace', { value: gpuMetricNamespace(appName) });
+    new CfnOutput(this, 'GpuControlFunctionName', { value: this.control.function.functionName });
+    new CfnOutput(this, 'GatewayCredentialSecretArn', { value: this.control.credentialSecret.secretArn });
+    // What the function budgets with, for `gpu status` and `gpu start` (the same ledger, priced the same).
+    new CfnOutput(this, 'GpuAllowanceUsd', { value: String(props.gpuAllowance.allowanceUsd) });
+    new CfnOutput(this, 'GpuSpotPricesUsd', { value: JSON.stringify(props.gpuAllowance.spotPrices) });
   }
 }
 

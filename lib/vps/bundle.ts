@@ -3,9 +3,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { email, publicHostName } from '../config/rules';
-import { pinnedImage } from '../config/schema';
-import { siteIssues } from '../config/sites';
+import { awsRegion, email, httpsUrl, publicHostName } from '../config/rules';
+import { SITE_KEYS, siteIssues } from '../config/sites';
+import { GATEWAY_PROGRAM_FILE, gatewayProgram } from './gateway-program';
 
 /**
  * Renders the VPS compose stack ("bundle") for one environment from the
@@ -17,10 +17,23 @@ import { siteIssues } from '../config/sites';
 export interface VpsBundleSettings {
   appName: string;
   envName: string;
-  hostnames: { n8n: string; sim: string; mcp?: string };
+  /** Without `gateway` the gateway serves only the compose network (no public site, no token). */
+  hostnames: { n8n: string; sim: string; gateway?: string };
   letsEncryptEmail: string;
-  /** Pinned gateway image; without it (or without hostnames.mcp) the gateway is left out entirely. */
-  mcpGatewayImage?: string;
+  gateway: GatewayBundleSettings;
+}
+
+/** What the gateway service is told through its environment (lib/config/schema.ts vps.gateway). */
+export interface GatewayBundleSettings {
+  /** The GPU control function, the only AWS call the gateway's credential allows. */
+  controlFunctionName: string;
+  region: string;
+  maxQueue: number;
+  holdTimeoutSeconds: number;
+  promptsPerInstance: number;
+  maxAttempts: number;
+  outputCacheMb: number;
+  fallbackComfyuiUrl?: string;
 }
 
 export interface VpsBundle {
@@ -59,12 +72,25 @@ export const STACK_SECRETS = [
   'SIM_INTERNAL_API_SECRET',
   'SIM_API_ENCRYPTION_KEY',
   'SIM_CRON_SECRET',
+  'GATEWAY_OUTPUT_LINK_SECRET',
 ] as const;
-export const GATEWAY_SECRETS = ['MCP_GATEWAY_TOKEN'] as const;
+/** The bearer token of the gateway's public site (nginx checks it). */
+export const GATEWAY_SECRETS = ['GATEWAY_TOKEN'] as const;
 
-/** The secrets the rendered stack of these settings references (the deployer writes them to .env). */
+/**
+ * The gateway's AWS access key, from the Gpu stack's credential secret (an IAM user that may only
+ * invoke the control function), not derived from the seed.
+ */
+export const GATEWAY_CREDENTIAL_VARIABLES = ['GATEWAY_AWS_ACCESS_KEY_ID', 'GATEWAY_AWS_SECRET_ACCESS_KEY'] as const;
+
+/** The seed-derived secrets the rendered stack of these settings references (the deployer writes them to .env). */
 export function requiredSecrets(settings: VpsBundleSettings): string[] {
-  return gatewayEnabled(settings) ? [...STACK_SECRETS, ...GATEWAY_SECRETS] : [...STACK_SECRETS];
+  return publicGateway(settings) ? [...STACK_SECRETS, ...GATEWAY_SECRETS] : [...STACK_SECRETS];
+}
+
+/** Every .env variable the rendered stack references: the derived secrets and the gateway's credential. */
+export function envVariables(settings: VpsBundleSettings): string[] {
+  return [...requiredSecrets(settings), ...GATEWAY_CREDENTIAL_VARIABLES];
 }
 
 /** Where the templates are read from; tests point it at a copy. */
@@ -75,13 +101,13 @@ export interface RenderOptions {
 export function renderBundle(settings: VpsBundleSettings, options: RenderOptions = {}): VpsBundle {
   validate(settings);
   const read = (file: string) => readTemplate(options.templateDir ?? COMPOSE_DIR, file);
-  const gateway = gatewayEnabled(settings);
-  const sites: Array<{ host: string; service: 'n8n' | 'sim' | 'mcp' }> = [
-    { host: settings.hostnames.n8n, service: 'n8n' },
-    { host: settings.hostnames.sim, service: 'sim' },
-  ];
-  if (gateway) sites.push({ host: settings.hostnames.mcp as string, service: 'mcp' });
+  const gateway = publicGateway(settings);
+  const sites = SITE_KEYS.flatMap((service) => {
+    const host = settings.hostnames[service];
+    return host === undefined ? [] : [{ host, service }];
+  });
   const hosts = sites.map((s) => s.host);
+  const g = settings.gateway;
 
   const files: Record<string, string> = {};
   for (const file of STATIC_FILES) files[file] = read(file);
@@ -92,7 +118,16 @@ export function renderBundle(settings: VpsBundleSettings, options: RenderOptions
     SIM_HOST: settings.hostnames.sim,
     CERT_DOMAINS: hosts.join(' '),
     LETSENCRYPT_EMAIL: settings.letsEncryptEmail,
-    ...(gateway ? { MCP_GATEWAY_IMAGE: settings.mcpGatewayImage as string } : {}),
+    AWS_REGION: g.region,
+    CONTROL_FUNCTION_NAME: g.controlFunctionName,
+    // Links in job results: public when the gateway has a site, else for clients on the compose network.
+    GATEWAY_PUBLIC_URL: gateway ? `https://${settings.hostnames.gateway}` : 'http://gateway:9000',
+    GATEWAY_MAX_QUEUE: String(g.maxQueue),
+    GATEWAY_HOLD_TIMEOUT_SECONDS: String(g.holdTimeoutSeconds),
+    GATEWAY_PROMPTS_PER_INSTANCE: String(g.promptsPerInstance),
+    GATEWAY_MAX_ATTEMPTS: String(g.maxAttempts),
+    GATEWAY_OUTPUT_CACHE_MB: String(g.outputCacheMb),
+    GATEWAY_FALLBACK_URL: g.fallbackComfyuiUrl ?? '',
   });
   const parsed = parseDocument(compose, { merge: true });
   if (parsed.errors.length > 0) throw new Error(`rendered docker-compose.yml is not valid YAML: ${parsed.errors[0].message}`);
@@ -104,9 +139,11 @@ export function renderBundle(settings: VpsBundleSettings, options: RenderOptions
     files[`nginx/sites/${host}.conf`] = fill(read('nginx/templates/site.conf'), { HOST: host, SERVICE: service, LOCATIONS: locations });
   }
 
+  // Only the templates can hold placeholders; the gateway program is code, never filled.
+  refuseLeftoverPlaceholders(files);
+  files[GATEWAY_PROGRAM_FILE] = gatewayProgram();
   const sorted: Record<string, string> = {};
   for (const file of Object.keys(files).sort()) sorted[file] = files[file];
-  refuseLeftoverPlaceholders(sorted);
   return { files: sorted, hash: bundleHash(sorted) };
 }
 
@@ -119,8 +156,9 @@ function bundleHash(files: Record<string, string>): string {
   return sha.digest('hex').slice(0, 16);
 }
 
-function gatewayEnabled(settings: VpsBundleSettings): boolean {
-  return settings.mcpGatewayImage !== undefined && settings.hostnames.mcp !== undefined;
+/** The gateway always runs; it has a public site (and a bearer token) only with a host name. */
+function publicGateway(settings: VpsBundleSettings): boolean {
+  return settings.hostnames.gateway !== undefined;
 }
 
 /**
@@ -178,17 +216,47 @@ function validate(settings: VpsBundleSettings): void {
     const result = rule.safeParse(value);
     check(field, value, result.success, result.error?.issues[0]?.message ?? '');
   };
-  const { appName, envName, hostnames, letsEncryptEmail, mcpGatewayImage } = settings;
+  const { appName, envName, hostnames, letsEncryptEmail, gateway } = settings;
 
   check('appName', appName, isString(appName) && /^[A-Za-z][A-Za-z0-9-]{0,31}$/.test(appName), 'a letter followed by up to 31 letters, digits or hyphens');
   check('envName', envName, isString(envName) && /^[a-z][a-z0-9-]{0,15}$/.test(envName), 'a lower-case letter followed by up to 15 lower-case letters, digits or hyphens');
-  for (const key of ['n8n', 'sim', 'mcp'] as const) {
+  for (const key of SITE_KEYS) {
     const value = hostnames?.[key];
-    if (key === 'mcp' && value === undefined) continue;
+    if (key === 'gateway' && value === undefined) continue;
     checkRule(`hostnames.${key}`, value, publicHostName);
   }
   checkRule('letsEncryptEmail', letsEncryptEmail, email);
-  if (mcpGatewayImage !== undefined) checkRule('mcpGatewayImage', mcpGatewayImage, pinnedImage);
+  checkGateway(gateway, check, checkRule);
   for (const issue of siteIssues(settings)) check(issue.path.join('.'), issue.input, false, issue.message);
   if (problems.length > 0) throw new Error(`Invalid VPS bundle settings:\n${problems.join('\n')}`);
+}
+
+type Check = (field: string, value: unknown, ok: boolean, allowed: string) => void;
+type CheckRule = (field: string, value: unknown, rule: z.ZodType) => void;
+
+/** The gateway's settings are written into the compose file: only the config's own ranges pass. */
+function checkGateway(gateway: GatewayBundleSettings | undefined, check: Check, checkRule: CheckRule): void {
+  if (gateway === undefined) {
+    check('gateway', gateway, false, 'the gateway settings (lib/vps/bundle-settings.ts)');
+    return;
+  }
+  check(
+    'gateway.controlFunctionName',
+    gateway.controlFunctionName,
+    typeof gateway.controlFunctionName === 'string' && /^[A-Za-z0-9_-]{1,64}$/.test(gateway.controlFunctionName),
+    'a Lambda function name (1 to 64 letters, digits, - and _)',
+  );
+  checkRule('gateway.region', gateway.region, awsRegion);
+  const ranges: Array<[keyof GatewayBundleSettings, number, number]> = [
+    ['maxQueue', 1, 1000],
+    ['holdTimeoutSeconds', 60, 3600],
+    ['promptsPerInstance', 1, 50],
+    ['maxAttempts', 1, 5],
+    ['outputCacheMb', 100, 20000],
+  ];
+  for (const [key, min, max] of ranges) {
+    const value = gateway[key];
+    check(`gateway.${key}`, value, Number.isInteger(value) && (value as number) >= min && (value as number) <= max, `a whole number from ${min} to ${max}`);
+  }
+  if (gateway.fallbackComfyuiUrl !== undefined) checkRule('gateway.fallbackComfyuiUrl', gateway.fallbackComfyuiUrl, httpsUrl);
 }

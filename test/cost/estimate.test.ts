@@ -69,7 +69,7 @@ describe('estimateEnvironment over the fixture templates', () => {
       ['S3 GET requests', 200, 0.08],
       ['CloudWatch alarms', 12, 0.2], // 3 plain + 3 x 2 + 1 x 3 metrics, 10 free
       ['CloudWatch dashboards', 1, 0],
-      ['CloudWatch custom metrics', 10, 0],
+      ['CloudWatch custom metrics', 21 * (5 / 24), 0], // 10 host + 11 gateway metrics (2 instance types), sent 5/24 of the month
       ['CloudWatch Logs ingestion', 0.608, 0],
       ['KMS customer managed keys', 1, 1],
       ['SNS e-mail notifications', 100, 0],
@@ -167,7 +167,7 @@ describe('estimateEnvironment over the fixture templates', () => {
     const e = estimateEnvironment(fxConfig, fixture(), { freeTier: false });
     expect(line(e, 'CloudWatch alarms')).toBeCloseTo(1.2, 9);
     expect(line(e, 'CloudWatch dashboards')).toBeCloseTo(3, 9);
-    expect(line(e, 'CloudWatch custom metrics')).toBeCloseTo(3, 9);
+    expect(line(e, 'CloudWatch custom metrics')).toBeCloseTo(21 * (5 / 24) * 0.3, 9);
     expect(line(e, 'Data transfer out')).toBeCloseTo(13.5, 9);
     expect(line(e, 'AWS Budgets')).toBeCloseTo(0.608, 9);
     expect(e.freeTierApplied).toBe(false);
@@ -319,12 +319,12 @@ describe('the real dev environment at its default profile', () => {
     expect(gpuAndVps).toBeCloseTo(49.94, 1);
   });
 
-  test('the budget holds up to 6.6 GPU-hours every day, or 8 h on working days (21.7 a month) at about $44', () => {
-    expect(estimate.budgetGpuHoursPerDay).toBe(6.6);
+  test('the budget holds up to 6.5 GPU-hours every day, or 8 h on working days (21.7 a month) at about $45', () => {
+    expect(estimate.budgetGpuHoursPerDay).toBe(6.5);
     const config = loadEnvironment('dev');
     const workingDays = { ...config, costProfile: { ...config.costProfile, gpuDaysPerMonth: 21.7 } };
     const e = estimateEnvironment(workingDays, synthesized('dev').templates);
-    expect(e.totalUsd).toBeCloseTo(44.42, 1);
+    expect(e.totalUsd).toBeCloseTo(44.82, 1);
     expect(e.overBudget).toBe(false);
   });
 
@@ -348,9 +348,9 @@ describe('the real dev environment at its default profile', () => {
     }
   });
 
-  test("even at the seed's own Spot figure ($0.158/h) 8 h every day costs about $53", () => {
+  test("even at the seed's own Spot figure ($0.158/h) 8 h every day costs about $54", () => {
     const e = estimateEnvironment(loadEnvironment('dev'), synthesized('dev').templates, { spotPrices: { 'g4dn.xlarge': SEED_SPOT } });
-    expect(e.totalUsd).toBeCloseTo(53.3, 1);
+    expect(e.totalUsd).toBeCloseTo(53.7, 1);
     expect(e.overBudget).toBe(true);
   });
 });

@@ -10,11 +10,14 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { linkKeyParameterName } from '../../lib/gpu-control/names';
 
 export const SCRIPTS = path.join(__dirname, '..', '..', 'assets', 'user-data');
 export const INSTANCE_ID = 'i-0abc1234def567890';
 export const FLEET_ID = 'sfr-4a1b2c3d-1234-4e5f-8a9b-0123456789ab';
 export const BUCKET = 'aiassets-test-assets-111111111111-us-east-1';
+/** The SSM parameter holding the gateway's SSH public key. */
+export const LINK_KEY_PARAMETER = linkKeyParameterName({ appName: 'AiAssets', envName: 'test' });
 /** A build-context hash, as CDK computes for assets/comfyui/ (sha256 hex). */
 export const IMAGE_HASH = 'a3f1c2d4e5b60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90';
 
@@ -92,6 +95,7 @@ export function envFile(port: number, overrides: Record<string, string> = {}): s
     METRIC_NAMESPACE: 'AiAssets/Gpu',
     LOG_GROUP: '/aiassets/test/gpu',
     OUTPUT_SYNC_MINUTES: '5',
+    LINK_KEY_PARAMETER,
     ...overrides,
   };
   return Object.entries(values)

@@ -39,16 +39,24 @@ beforeEach(() => {
   // Matches the pattern against the fake process list, as pgrep -f would (0 found, 1 none).
   sb.stub('pgrep', '[ "$1" = -f ] || exit 3; printf "%s\\n" "$FAKE_PROCS" | grep -Eq -- "${!#}"');
   // The fleet as the EC2 API shows it: this instance alone unless a test adds peers; the
-  // leaving tags live in a file, as EC2 would keep them.
+  // leaving tags and the gateway's lease live in files, as EC2 would keep them. A lease in
+  // lease-on-leave is the gateway's, written the moment the box has tagged itself leaving.
   sb.stub(
     'aws',
     `case "$1 $2" in
   "ec2 describe-tags")
     case "$*" in
       *aws:ec2spot:fleet-request-id*) printf '%s\\n' "$FAKE_FLEET_ID" ;;
+      *comfyui:busy-until*)
+        [ -f "$FAKE_STATE/lease-broken" ] && { echo 'An error occurred (RequestLimitExceeded): Request limit exceeded.' >&2; exit 254; }
+        cat "$FAKE_STATE/lease" 2>/dev/null || echo None ;;
       *) paste -sd '\\t' "$FAKE_STATE/leaving" 2>/dev/null || echo ;;
     esac ;;
-  "ec2 create-tags") echo "$4" >>"$FAKE_STATE/leaving" ;;
+  "ec2 create-tags")
+    echo "$4" >>"$FAKE_STATE/leaving"
+    if [ -f "$FAKE_STATE/lease-on-leave" ]; then mv "$FAKE_STATE/lease-on-leave" "$FAKE_STATE/lease"; fi
+    if [ -f "$FAKE_STATE/break-lease-on-leave" ]; then touch "$FAKE_STATE/lease-broken"; fi ;;
+  "ec2 delete-tags") grep -vxF -- "$4" "$FAKE_STATE/leaving" >"$FAKE_STATE/leaving.new" || true; mv "$FAKE_STATE/leaving.new" "$FAKE_STATE/leaving" ;;
   "ec2 describe-spot-fleet-instances") printf '%s\\n' "$FAKE_ACTIVE" ;;
   "ec2 modify-spot-fleet-request")
     left=$(cat "$FAKE_STATE/modify-failures" 2>/dev/null || echo 0)
@@ -76,6 +84,12 @@ interface Check {
   fleetId?: string;
   /** The fleet's active instances (default: this one only). */
   peers?: string[];
+  /** The value of the gateway's lease tag (comfyui:busy-until) on this instance. */
+  lease?: string;
+  /** A lease the gateway writes the moment the box has tagged itself leaving. */
+  leaseOnLeave?: string;
+  /** The lease cannot be read: from the start, or once the box has tagged itself leaving. */
+  leaseBroken?: 'always' | 'on-leave';
 }
 
 interface Outcome extends RunResult {
@@ -85,6 +99,7 @@ interface Outcome extends RunResult {
   describeCalls: string[][];
   terminateCalls: string[][];
   tagCalls: string[][];
+  untagCalls: string[][];
 }
 
 /** One run of the real idle-watcher.sh against the stand-ins and the test server. */
@@ -94,6 +109,10 @@ async function check(c: Check = {}): Promise<Outcome> {
   if (c.counter !== undefined) sb.write('state/idle-minutes', `${c.counter}\n`);
   if (c.requestedAt !== undefined) sb.write('state/scale-down-requested-at', `${c.requestedAt}\n`);
   if (c.modifyFailures !== undefined) sb.write('modify-failures', `${c.modifyFailures}\n`);
+  if (c.lease !== undefined) sb.write('lease', `${c.lease}\n`);
+  if (c.leaseOnLeave !== undefined) sb.write('lease-on-leave', `${c.leaseOnLeave}\n`);
+  if (c.leaseBroken === 'always') sb.write('lease-broken', '');
+  if (c.leaseBroken === 'on-leave') sb.write('break-lease-on-leave', '');
   const env = sb.env({
     COMFYUI_ENV_FILE: sb.write('comfyui.env', envFile(server.port)),
     STATE_DIR: state,
@@ -120,6 +139,7 @@ async function check(c: Check = {}): Promise<Outcome> {
     describeCalls: ec2('describe-tags'),
     terminateCalls: ec2('terminate-instances'),
     tagCalls: ec2('create-tags'),
+    untagCalls: ec2('delete-tags'),
   };
 }
 
@@ -177,6 +197,12 @@ describe('idle signals', () => {
     const o = await check({ counter: 7, procs: ['/usr/bin/ssm-session-worker ops-0123456789abcdef i-0abc1234def567890'] });
     expectBusy(o);
     expect(o.stdout).toContain('sessions=ssm');
+  });
+
+  test("the gateway's SSH link (forwarding only, no terminal) is not a session: its lease speaks for it", async () => {
+    const o = await check({ counter: 3, procs: ['sshd: comfyui-link [priv]', 'sshd: comfyui-link', 'sshd: comfyui-link@notty'] });
+    expectIdle(o, 4);
+    expect(o.stdout).toContain('sessions=none');
   });
 
   test('an open SSH login is busy', async () => {
@@ -249,7 +275,7 @@ describe('leaving the fleet after IDLE_MINUTES', () => {
     const o = await check({ counter: 14 });
     expect(o.code).toBe(0);
     expect(o.counter).toBe(15);
-    expect(o.describeCalls[0]).toEqual(
+    expect(o.describeCalls).toContainEqual(
       ['ec2', 'describe-tags', '--filters', `Name=resource-id,Values=${INSTANCE_ID}`, 'Name=key,Values=aws:ec2spot:fleet-request-id', '--query', 'Tags[0].Value', '--output', 'text'],
     );
     expect(o.tagCalls).toEqual([['ec2', 'create-tags', '--resources', INSTANCE_ID, '--tags', expect.stringMatching(/^Key=comfyui:leaving,Value=\d+$/)]]);
@@ -324,5 +350,84 @@ describe('leaving the fleet after IDLE_MINUTES', () => {
     await check({ counter: 14 });
     expect(server.hits.get('PUT /latest/api/token')).toBe(1);
     expect(server.hits.get('GET /latest/meta-data/instance-id')).toBe(1);
+  });
+});
+
+/** Epoch seconds `delta` from now, as the control function writes the lease. */
+const epoch = (delta: number) => String(Math.floor(Date.now() / 1000) + delta);
+const isoOf = (epochSeconds: string) => new Date(Number(epochSeconds) * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z');
+const leaseRead = ['ec2', 'describe-tags', '--filters', `Name=resource-id,Values=${INSTANCE_ID}`, 'Name=key,Values=comfyui:busy-until', '--query', 'Tags[0].Value', '--output', 'text'];
+
+describe("the gateway's lease (comfyui:busy-until)", () => {
+  test('an unexpired lease is busy, even at the threshold: the counter resets and nothing leaves', async () => {
+    const until = epoch(300);
+    const o = await check({ counter: 14, lease: until });
+    expect(o.code).toBe(0);
+    expect(o.counter).toBe(0);
+    expect(o.stdout).toContain(`gateway lease until ${isoOf(until)}`);
+    expect(o.describeCalls).toEqual([leaseRead]);
+    expect(o.tagCalls).toEqual([]);
+    expect(o.modifyCalls).toEqual([]);
+    expect(o.terminateCalls).toEqual([]);
+    expect(values(o, 'IdleMinutes')).toEqual([0]);
+  });
+
+  test('an expired lease is ignored: the box counts on and leaves at the threshold', async () => {
+    expectIdle(await check({ counter: 3, lease: epoch(-60) }), 4);
+    const o = await check({ counter: 14, lease: epoch(-1) });
+    expect(o.stdout).not.toContain('gateway lease until');
+    expect(o.modifyCalls).toEqual([modify(0)]);
+    expect(o.terminateCalls).toEqual([['ec2', 'terminate-instances', '--instance-ids', INSTANCE_ID]]);
+  });
+
+  test('the lease is read only when everything on the box is idle (no API call on busy minutes)', async () => {
+    const o = await check({ counter: 7, gpu: '90', lease: epoch(300) });
+    expectBusy(o);
+    expect(o.stdout).not.toContain('gateway lease');
+  });
+
+  test('a malformed lease is ignored and logged', async () => {
+    const o = await check({ counter: 3, lease: 'tomorrow' });
+    expectIdle(o, 4);
+    expect(o.stdout).toContain("ignoring a malformed gateway lease 'tomorrow' (allowed: epoch seconds)");
+  });
+
+  test('an unreadable lease counts as busy and publishes IdleSignalErrors', async () => {
+    const o = await check({ counter: 14, leaseBroken: 'always' });
+    expect(o.counter).toBe(0);
+    expect(values(o, 'IdleSignalErrors')).toEqual([1]);
+    expect(o.tagCalls).toEqual([]);
+    expect(o.modifyCalls).toEqual([]);
+    expect(o.stdout).toContain('unreadable signal, counted as busy: could not read the gateway lease (comfyui:busy-until)');
+  });
+
+  test('the race: a lease written after the decision but before the re-read keeps the box and removes its leaving tag', async () => {
+    const until = epoch(600);
+    const o = await check({ counter: 14, leaseOnLeave: until });
+    expect(o.code).toBe(0);
+    // Decided with no lease, tagged itself leaving, read the lease again, found the gateway's.
+    expect(o.describeCalls.filter((call) => call.join(' ') === leaseRead.join(' '))).toHaveLength(2);
+    expect(o.tagCalls).toEqual([['ec2', 'create-tags', '--resources', INSTANCE_ID, '--tags', expect.stringMatching(/^Key=comfyui:leaving,Value=\d+$/)]]);
+    expect(o.untagCalls).toEqual([['ec2', 'delete-tags', '--resources', INSTANCE_ID, '--tags', 'Key=comfyui:leaving']]);
+    expect(fs.readFileSync(sb.path('leaving'), 'utf8')).toBe('');
+    expect(o.modifyCalls).toEqual([]);
+    expect(o.terminateCalls).toEqual([]);
+    expect(o.stdout).toContain(`gateway lease until ${isoOf(until)} appeared while leaving: removed comfyui:leaving, staying`);
+    expect(o.counter).toBe(0);
+    expect(values(o, 'IdleShutdownActions')).toEqual([]);
+    // The next minute sees the lease from the start.
+    const next = await check();
+    expect(next.counter).toBe(0);
+    expect(next.stdout).toContain(`gateway lease until ${isoOf(until)}`);
+  });
+
+  test('the race, with the re-read failing: the box does not leave blind; it removes its leaving tag and retries next minute', async () => {
+    const o = await check({ counter: 14, leaseBroken: 'on-leave' });
+    expect(o.code).not.toBe(0);
+    expect(o.untagCalls).toEqual([['ec2', 'delete-tags', '--resources', INSTANCE_ID, '--tags', 'Key=comfyui:leaving']]);
+    expect(o.modifyCalls).toEqual([]);
+    expect(o.terminateCalls).toEqual([]);
+    expect(values(o, 'IdleShutdownFailures')).toEqual([1]);
+    expect(o.stdout).toContain('could not read the gateway lease again after tagging i-0abc1234def567890 as leaving; staying');
   });
 });

@@ -16,6 +16,7 @@ const SERVICES = [
   'comfyui-data',
   'comfyui-idle',
   'comfyui-image',
+  'comfyui-link-access',
   'comfyui-model-sync',
   'comfyui-output-flush',
   'comfyui-output-sync',
@@ -30,6 +31,7 @@ const ENABLED = [
   'comfyui-spot-interruption.service',
   'comfyui-idle.timer',
   'comfyui-output-sync.timer',
+  'comfyui-link-access.timer',
 ];
 /** What nvidia-container-toolkit's `nvidia-ctk runtime configure --runtime=docker` leaves in daemon.json on the AMI. */
 const DLAMI_DAEMON_JSON = { runtimes: { nvidia: { args: [], path: 'nvidia-container-runtime' } } };
@@ -141,6 +143,22 @@ describe('first boot on the Deep Learning AMI (instance store already in LVM at 
   });
 });
 
+describe("the gateway's SSH link", () => {
+  test('the link user may only forward TCP to what its key line permits: an sshd drop-in, then sshd reloaded', () => {
+    install();
+    expect(read('etc/ssh/sshd_config.d/comfyui-link.conf')).toBe(fs.readFileSync(path.join(SCRIPTS, 'sshd-comfyui-link.conf'), 'utf8'));
+    expect((fs.statSync(path.join(root, 'etc/ssh/sshd_config.d/comfyui-link.conf')).mode & 0o777).toString(8)).toBe('644');
+    expect(argsOf('systemctl')).toContainEqual(['try-reload-or-restart', 'ssh.service']);
+  });
+
+  test('link access runs at once, then every minute', () => {
+    install();
+    expect(unit('comfyui-link-access.timer')).toMatch(/^OnBootSec=0\nOnUnitActiveSec=1min\n/m);
+    expect(unit('comfyui-link-access.service')).toContain('ExecStart=/opt/comfyui/bin/link-access.sh\n');
+    expect(argsOf('systemctl').find((a) => a[0] === 'restart' && a.includes('comfyui-idle.timer'))).toContain('comfyui-link-access.timer');
+  });
+});
+
 describe('other disk layouts', () => {
   test('without an instance store the data dir and Docker stay on the root volume', () => {
     boot({ instanceStore: 'none' });
@@ -201,7 +219,8 @@ describe('the units', () => {
       `/opt/comfyui/data/input:${COMFYUI_PATHS.input}`,
       `/opt/comfyui/data/user:${COMFYUI_PATHS.user}`,
     ]);
-    expect(run).toMatch(/--publish 0\.0\.0\.0:\$\{COMFYUI_PORT\}:8188 /);
+    // The loopback only: the gateway reaches it through its SSH link.
+    expect(run).toMatch(/--publish 127\.0\.0\.1:\$\{COMFYUI_PORT\}:8188 /);
     expect(run.trim().endsWith('${COMFYUI_IMAGE}')).toBe(true);
     // The writable folders belong to the container's user before it starts.
     expect(comfy).toContain('ExecStartPre=/usr/bin/chown -R ${COMFYUI_UID}:${COMFYUI_UID} /opt/comfyui/data/output /opt/comfyui/data/input /opt/comfyui/data/user\n');
@@ -234,7 +253,7 @@ describe('the units', () => {
       fs.writeFileSync(path.join(root, bin), '#!/bin/sh\n', { mode: 0o755 });
     }
     const units = fs.readdirSync(path.join(root, 'etc/systemd/system')).filter((f) => /^comfyui.*\.(service|timer)$/.test(f));
-    expect(units).toHaveLength(SERVICES.length + 2);
+    expect(units).toHaveLength(SERVICES.length + 3);
     for (const name of units) {
       const result = spawnSync('systemd-analyze', ['verify', `--root=${root}`, name], { encoding: 'utf8', timeout: 20_000 });
       expect({ name, status: result.status, stderr: result.stderr }).toEqual({ name, status: 0, stderr: '' });

@@ -2,11 +2,12 @@
  * Several GPU boxes going idle at once: the real idle-watcher.sh with the real AWS CLI v1 (the
  * awscli pip package, as on the Deep Learning AMI) against moto's EC2 API, one IMDS stand-in per box.
  * An idle box must remove only itself; the fleet ends at the number of busy boxes whatever order the
- * boxes' API calls land in.
+ * boxes' API calls land in; and a gateway lease that lands while a box is leaving keeps it.
  */
 import {
   CreateTagsCommand,
   DescribeInstancesCommand,
+  DescribeTagsCommand,
   DescribeSpotFleetInstancesCommand,
   DescribeSpotFleetRequestsCommand,
   EC2Client,
@@ -14,9 +15,10 @@ import {
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { BUSY_UNTIL_TAG } from '../../lib/gpu-control/protocol';
 import { createFleet } from '../support/moto-fleet';
 import { motoEnv, useMoto } from '../support/moto';
-import { envFile, FakeServer, run, Sandbox, SCRIPTS } from './harness';
+import { envFile, FakeServer, run, Sandbox, SCRIPTS, waitFor } from './harness';
 
 const moto = useMoto();
 let ec2: EC2Client;
@@ -54,10 +56,11 @@ async function statesOf(ids: string[]): Promise<Record<string, string>> {
 }
 
 /**
- * One box at its 15th idle minute. `hold` makes the box's first call of one EC2 operation wait
- * until a marker file appears, to force an interleaving; every call leaves `<op>-done` behind.
+ * One box at its 15th idle minute. `hold` makes the box's first call of one EC2 operation (the
+ * first after the marker `after`, when given) wait until a marker file appears, to force an
+ * interleaving; every call leaves `<op>-done` behind.
  */
-async function idleBox(instanceId: string, hold?: { op: string; until: string }): Promise<{ sb: Sandbox; env: NodeJS.ProcessEnv }> {
+async function idleBox(instanceId: string, hold?: { op: string; until: string; after?: string }): Promise<{ sb: Sandbox; env: NodeJS.ProcessEnv }> {
   const server = new FakeServer();
   server.instanceId = instanceId;
   await server.start();
@@ -71,7 +74,7 @@ async function idleBox(instanceId: string, hold?: { op: string; until: string })
   sb.stub(
     'aws',
     `op="$1-$2"
-if [ -n "$HOLD_OP" ] && [ "$op" = "$HOLD_OP" ] && [ ! -f "$MARKS/held" ]; then
+if [ -n "$HOLD_OP" ] && [ "$op" = "$HOLD_OP" ] && [ ! -f "$MARKS/held" ] && { [ -z "$HOLD_AFTER" ] || [ -f "$MARKS/$HOLD_AFTER" ]; }; then
   touch "$MARKS/held"; for _ in $(seq 2000); do [ -f "$HOLD_UNTIL" ] && break; sleep 0.1; done
 fi
 "${realAws}" "$@"; rc=$?
@@ -90,6 +93,7 @@ touch "$MARKS/$op-done"; exit $rc`,
     MARKS: sb.path('marks'),
     HOLD_OP: hold?.op ?? '',
     HOLD_UNTIL: hold?.until ?? '',
+    HOLD_AFTER: hold?.after ?? '',
   });
   return { sb, env };
 }
@@ -127,4 +131,25 @@ test('worst interleaving: a box writes a stale count after its peer has left; it
   expect(results[0].stdout).toMatch(/target capacity 2 \(pass 1\)[\s\S]*target capacity 1 \(pass 2\)/);
   expect(await targetOf(fleetId)).toBe(1);
   expect(await statesOf(ids)).toEqual({ [busy]: 'running', [idleA]: 'terminated', [idleB]: 'terminated' });
+});
+
+test("the race with the gateway: its lease lands after the box tagged itself leaving; the box reads it again, stays and untags itself", async () => {
+  const { fleetId, ids } = await fleetOf(1);
+  const [id] = ids;
+  // Hold the box's first describe-tags after its leaving tag (the lease read again) until the gateway has leased.
+  const box = await idleBox(id, { op: 'ec2-describe-tags', after: 'ec2-create-tags-done', until: '' });
+  box.env.HOLD_UNTIL = box.sb.path('leased');
+  const watching = watch(box);
+  await waitFor(() => fs.existsSync(box.sb.path('marks/held')), 200_000, 'the box to tag itself leaving');
+  const until = String(Math.floor(Date.now() / 1000) + 600);
+  // What the control function's `lease` action writes.
+  await ec2.send(new CreateTagsCommand({ Resources: [id], Tags: [{ Key: BUSY_UNTIL_TAG, Value: until }] }));
+  fs.writeFileSync(box.sb.path('leased'), '');
+  const result = await watching;
+  expect({ code: result.code, stderr: result.stderr }).toEqual({ code: 0, stderr: '' });
+  expect(result.stdout).toContain('appeared while leaving: removed comfyui:leaving, staying');
+  expect(await targetOf(fleetId)).toBe(1);
+  expect(await statesOf(ids)).toEqual({ [id]: 'running' });
+  const tags = (await ec2.send(new DescribeTagsCommand({ Filters: [{ Name: 'resource-id', Values: [id] }] }))).Tags ?? [];
+  expect(Object.fromEntries(tags.filter((t) => t.Key!.startsWith('comfyui:')).map((t) => [t.Key, t.Value]))).toEqual({ [BUSY_UNTIL_TAG]: until });
 });

@@ -16,9 +16,10 @@ import { runCli } from '../../lib/ops/cli';
 import type { GpuStatus } from '../../lib/ops/gpu-status';
 import type { StartResult } from '../../lib/ops/gpu-start';
 import { useMoto } from '../support/moto';
+import { addBudgetOutputs } from '../gpu-control/support';
 import {
   cliEnv,
-  deployEnvironment,
+  deployEnvironment as deployFixture,
   inProcessDeps,
   motoClients,
   patchEc2,
@@ -29,6 +30,14 @@ import {
 
 // The gpu commands against a real EC2/CloudFormation/CloudWatch API (moto on loopback).
 const moto = useMoto();
+
+/** The fixture's stacks, the Gpu stack with the budget outputs it has since the budget guard ($30 allowance). */
+async function deployEnvironment(...args: Parameters<typeof deployFixture>): ReturnType<typeof deployFixture> {
+  const deployed = await deployFixture(...args);
+  const gpu = deployed.stacks.find((s) => s.endsWith('-Gpu'));
+  if (gpu) await addBudgetOutputs(args[0].cloudFormation, gpu);
+  return deployed;
+}
 let stub: ComfyStub | undefined;
 
 afterEach(async () => {
@@ -55,6 +64,7 @@ describe('gpu status', () => {
     expect(table.code).toBe(0);
     expect(table.stdout).toContain(`Spot Fleet   ${fleetId} active`);
     expect(table.stdout).toContain('Capacity     target 0, fulfilled 0');
+    expect(table.stdout).toContain('GPU allowance: $0.00 of $30.00 used this month, $30.00 (169.8 h) left');
     expect(table.stdout).toContain('No instances: the fleet is scaled to 0 (target capacity 0)');
 
     const json = inProcessDeps(motoClients(moto().endpoint), env());
@@ -71,6 +81,7 @@ describe('gpu status', () => {
       fulfilledCapacity: 0,
       instances: [],
       stoppedInstances: [],
+      budget: { month: new Date().toISOString().slice(0, 7), allowanceUsd: 30, usedUsd: 0, leftUsd: 30, hoursLeft: 169.8, spent: false, overridden: false },
     });
   });
 

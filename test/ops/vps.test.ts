@@ -12,7 +12,9 @@ import type { OpsDeps } from '../../lib/ops/context';
 import { ExitCode } from '../../lib/ops/errors';
 import { vpsError } from '../../lib/ops/vps-errors';
 import { DEFAULT_PROVISION_SCRIPT } from '../../lib/ops/vps-provision';
+import { gatewayCredentialSecretName } from '../../lib/gpu-control-names';
 import { deriveSecrets } from '../../lib/vps/app-secrets';
+import { TEST_GATEWAY_CREDENTIAL } from '../vps/support-compose/stack-on-disk';
 import { GATEWAY_SECRETS, renderBundle, requiredSecrets, STACK_SECRETS } from '../../lib/vps/bundle';
 import { bundleSettingsFor } from '../../lib/vps/bundle-settings';
 import { DeployError } from '../../lib/vps/deployer-types';
@@ -95,6 +97,13 @@ async function deployVpsStack(config: EnvironmentConfig): Promise<void> {
     Outputs: { AppSecretsArn: { Value: secretArn }, VpsHost: { Value: config.vps.host } },
   };
   await motoClients(moto.endpoint).cloudFormation.send(new CreateStackCommand({ StackName: stackName(config, 'Vps'), TemplateBody: JSON.stringify(template) }));
+  // The Gpu stack's secret with the gateway's access key (lib/gpu-control.ts), by its fixed name.
+  const credential = { accessKeyId: TEST_GATEWAY_CREDENTIAL.GATEWAY_AWS_ACCESS_KEY_ID, secretAccessKey: TEST_GATEWAY_CREDENTIAL.GATEWAY_AWS_SECRET_ACCESS_KEY };
+  try {
+    await secretsClient().send(new CreateSecretCommand({ Name: gatewayCredentialSecretName(config), SecretString: JSON.stringify(credential) }));
+  } catch (error) {
+    if ((error as Error).name !== 'ResourceExistsException') throw error; // the stack is deployed again after a teardown
+  }
 }
 
 interface Run {
@@ -127,7 +136,7 @@ const relDir = (env: string, release: string) => path.join(envDir(env), 'release
 const current = (env: string) => linkTarget(path.join(envDir(env), 'current'));
 const previous = (env: string) => linkTarget(path.join(envDir(env), 'previous'));
 const bundleOf = (config: EnvironmentConfig) => renderBundle(bundleSettingsFor(config));
-const derived = (config: EnvironmentConfig) => deriveSecrets(SEED, requiredSecrets(bundleSettingsFor(config)));
+const derived = (config: EnvironmentConfig) => ({ ...deriveSecrets(SEED, requiredSecrets(bundleSettingsFor(config))), ...TEST_GATEWAY_CREDENTIAL });
 const UP = 'up -d --remove-orphans --wait --wait-timeout 60';
 
 /** A deployed environment with its Vps stack in moto. */

@@ -2,7 +2,7 @@ import Ajv from 'ajv';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { parse } from 'yaml';
-import { COMPOSE_DIR, renderBundle, requiredSecrets, type VpsBundle, type VpsBundleSettings } from '../../lib/vps/bundle';
+import { COMPOSE_DIR, envVariables, renderBundle, type VpsBundle, type VpsBundleSettings } from '../../lib/vps/bundle';
 import { bundleSettingsFor } from '../../lib/vps/bundle-settings';
 import { ENVIRONMENT_NAMES } from '../../lib/config/environments';
 import { loadEnvironment } from '../../lib/config/load';
@@ -22,21 +22,9 @@ import {
   unpinnedImages,
 } from './support-compose/compose-rules';
 import { healthCheckPrograms, missingTools } from './support-compose/image-tools';
+import { GATEWAY_DEFAULTS, NO_GATEWAY, WITH_GATEWAY } from './support-compose/settings';
+import { GATEWAY_PROGRAM_FILE, gatewayProgram } from '../../lib/vps/gateway-program';
 
-const GATEWAY_IMAGE = 'ghcr.io/example/mcp-gateway:1.4.2';
-const WITH_GATEWAY: VpsBundleSettings = {
-  appName: 'AiAssets',
-  envName: 'dev',
-  hostnames: { n8n: 'n8n.dev.example.com', sim: 'sim.dev.example.com', mcp: 'mcp.dev.example.com' },
-  letsEncryptEmail: 'ops@example.com',
-  mcpGatewayImage: GATEWAY_IMAGE,
-};
-const NO_GATEWAY: VpsBundleSettings = {
-  appName: 'AiAssets',
-  envName: 'dev',
-  hostnames: { n8n: 'n8n.dev.example.com', sim: 'sim.dev.example.com' },
-  letsEncryptEmail: 'ops@example.com',
-};
 
 interface Rendered {
   settings: VpsBundleSettings;
@@ -48,13 +36,13 @@ interface Rendered {
 function render(settings: VpsBundleSettings): Rendered {
   const bundle = renderBundle(settings);
   const text = bundle.files['docker-compose.yml'];
-  const { n8n, sim, mcp } = settings.hostnames;
-  const hosts = settings.mcpGatewayImage && mcp ? [n8n, sim, mcp] : [n8n, sim];
+  const { n8n, sim, gateway } = settings.hostnames;
+  const hosts = gateway ? [n8n, sim, gateway] : [n8n, sim];
   return { settings, bundle, text, compose: parse(text, { merge: true }) as Compose, hosts };
 }
 const VARIANTS: Array<[string, Rendered]> = [
-  ['with the gateway', render(WITH_GATEWAY)],
-  ['without the gateway', render(NO_GATEWAY)],
+  ['with the gateway\'s public site', render(WITH_GATEWAY)],
+  ['without the gateway\'s public site', render(NO_GATEWAY)],
 ];
 const clone = (c: Compose): Compose => structuredClone(c);
 
@@ -99,7 +87,7 @@ describe.each(VARIANTS)('rendered stack %s', (_label, { settings, bundle, text, 
 
   test('holds no literal secret: every secret comes from .env with :?', () => {
     expect(literalSecrets(compose, text)).toEqual([]);
-    expect(referencedVariables(text)).toEqual(requiredSecrets(settings).sort());
+    expect(referencedVariables(text)).toEqual(envVariables(settings).sort());
   });
 
   test('documents every referenced variable in .env.example', () => {
@@ -140,7 +128,8 @@ describe.each(VARIANTS)('rendered stack %s', (_label, { settings, bundle, text, 
   });
 
   test('leaves no template placeholder or marker in any file', () => {
-    for (const [file, content] of Object.entries(bundle.files)) {
+    // The gateway program is bundled code, not a rendered template (its libraries hold `{{ ... }}` in code).
+    for (const [file, content] of Object.entries(bundle.files).filter(([f]) => f !== GATEWAY_PROGRAM_FILE)) {
       expect([file, content.match(/\{\{[^}]*\}\}|@gateway-(begin|end)/)?.[0]]).toEqual([file, undefined]);
     }
   });
@@ -151,7 +140,7 @@ describe.each(VARIANTS)('rendered stack %s', (_label, { settings, bundle, text, 
   });
 
   test('runs health checks and entrypoints only with programs the pinned images ship', () => {
-    expect(missingTools(compose.services, ['mcp-gateway'])).toEqual([]);
+    expect(missingTools(compose.services)).toEqual([]);
   });
 
   test('ensures the databases in a one-shot job on every deploy, before any app starts', () => {
@@ -189,9 +178,9 @@ test.each<[string, (c: Compose, text: string) => string | void, (c: Compose, tex
   ['memory total over budget', (c) => void (c.services.ollama.deploy = { resources: { limits: { cpus: '0.5', memory: '4G' } } }), (c) => overBudget(c)],
   ['missing CPU limit', (c) => void delete c.services.n8n.deploy, (c) => resourceTotals(c).problems],
   ['one-shot job that restarts', (c) => void (c.services['db-init'].restart = 'unless-stopped'), (c) => missingHealthOrRestart(c)],
-  ['wget health check in the Sim image (Debian slim plus curl)', (c) => void (c.services.sim.healthcheck = { test: ['CMD', 'wget', '-q', '--spider', 'http://127.0.0.1:3000/'] }), (c) => missingTools(c.services, ['mcp-gateway'])],
-  ['wget in a shell health check of the Ollama image', (c) => void (c.services.ollama.healthcheck = { test: ['CMD-SHELL', 'wget -q -O- http://127.0.0.1:11434 | grep -q Ollama'] }), (c) => missingTools(c.services, ['mcp-gateway'])],
-  ['image bumped without re-reading its build files', (c) => void (c.services.sim.image = 'ghcr.io/simstudioai/simstudio:v0.9.0'), (c) => missingTools(c.services, ['mcp-gateway'])],
+  ['wget health check in the Sim image (Debian slim plus curl)', (c) => void (c.services.sim.healthcheck = { test: ['CMD', 'wget', '-q', '--spider', 'http://127.0.0.1:3000/'] }), (c) => missingTools(c.services)],
+  ['wget in a shell health check of the Ollama image', (c) => void (c.services.ollama.healthcheck = { test: ['CMD-SHELL', 'wget -q -O- http://127.0.0.1:11434 | grep -q Ollama'] }), (c) => missingTools(c.services)],
+  ['image bumped without re-reading its build files', (c) => void (c.services.sim.image = 'ghcr.io/simstudioai/simstudio:v0.9.0'), (c) => missingTools(c.services)],
 ])('the rules catch a %s', (_label, breakIt, rule) => {
   const compose = clone(VARIANTS[0][1].compose);
   const text = VARIANTS[0][1].text;
@@ -220,30 +209,44 @@ test('.env.example documents exactly the variables some variant uses', () => {
   expect(documentedVariables(VARIANTS[0][1].bundle.files['.env.example']).documented).toEqual([...used].sort());
 });
 
-describe('the MCP gateway', () => {
+describe('the gateway', () => {
   const [, withGateway] = VARIANTS[0];
   const [, without] = VARIANTS[1];
 
-  test('runs the configured image behind its own server block with a bearer-token check', () => {
-    expect(withGateway.compose.services['mcp-gateway'].image).toBe(GATEWAY_IMAGE);
-    const site = withGateway.bundle.files['nginx/sites/mcp.dev.example.com.conf'];
-    expect(site).toMatch(/try_files \S+ @mcp_\$mcp_authorized;/);
-    expect(site).toMatch(/location @mcp_0 \{\s+return 401;/);
-    expect(envOf(withGateway.compose.services.nginx).MCP_GATEWAY_TOKEN).toMatch(/^\$\{MCP_GATEWAY_TOKEN:\?/);
+  test('runs the bundled program on the pinned Node image, told its settings, in both variants', () => {
+    for (const r of [withGateway, without]) {
+      const gateway = r.compose.services.gateway;
+      expect(gateway.image).toMatch(/^node:24\.11\.1-alpine3\.22@sha256:[0-9a-f]{64}$/);
+      expect(gateway.command).toEqual(['node', `/opt/${GATEWAY_PROGRAM_FILE}`]);
+      expect(r.bundle.files[GATEWAY_PROGRAM_FILE]).toBe(gatewayProgram());
+      const env = envOf(gateway);
+      expect(env.CONTROL_FUNCTION_NAME).toBe('AiAssets-dev-gpu-control');
+      expect(env.AWS_REGION).toBe('us-east-1');
+      expect([env.MAX_QUEUE, env.HOLD_TIMEOUT_SECONDS, env.PROMPTS_PER_INSTANCE, env.MAX_ATTEMPTS, env.OUTPUT_CACHE_MB]).toEqual(['100', '900', '4', '3', '2000']);
+      expect(env.AWS_SECRET_ACCESS_KEY).toMatch(/^\$\{GATEWAY_AWS_SECRET_ACCESS_KEY:\?/);
+    }
+    expect(envOf(withGateway.compose.services.gateway).PUBLIC_BASE_URL).toBe('https://gpu.dev.example.com');
+    expect(envOf(without.compose.services.gateway).PUBLIC_BASE_URL).toBe('http://gateway:9000');
   });
 
-  test('is left out entirely when no image is configured', () => {
-    expect(Object.keys(without.compose.services)).not.toContain('mcp-gateway');
-    expect(without.text).not.toMatch(/mcp-gateway|MCP_GATEWAY|mcp\.dev/);
-    expect(Object.keys(without.bundle.files).filter((f) => f.includes('mcp'))).toEqual([]);
-    expect(Object.values(without.bundle.files).some((c) => c.includes('mcp.dev.example.com'))).toBe(false);
+  test('has a public site with a bearer-token check only with vps.hostnames.gateway; signed /outputs links pass without it', () => {
+    const site = withGateway.bundle.files['nginx/sites/gpu.dev.example.com.conf'];
+    expect(site).toMatch(/try_files \S+ @gateway_\$gateway_authorized;/);
+    expect(site).toMatch(/location @gateway_0 \{\s+return 401;/);
+    expect(site).toMatch(/location \/outputs\/ \{\s+set \$upstream http:\/\/gateway:9000;/);
+    expect(envOf(withGateway.compose.services.nginx).GATEWAY_TOKEN).toMatch(/^\$\{GATEWAY_TOKEN:\?/);
+    expect(envOf(without.compose.services.nginx).GATEWAY_TOKEN).toBeUndefined();
+    expect(without.text).not.toMatch(/GATEWAY_TOKEN|gpu\.dev/);
+    expect(Object.keys(without.bundle.files).filter((f) => f.startsWith('nginx/sites/gpu'))).toEqual([]);
   });
 
-  test('is left out when only its host name is configured, and an image needs a host name', () => {
-    const hostOnly = renderBundle({ ...NO_GATEWAY, hostnames: { ...WITH_GATEWAY.hostnames } });
-    expect(hostOnly.files['docker-compose.yml']).not.toContain('mcp-gateway');
-    expect(hostOnly.hash).toBe(without.bundle.hash);
-    expect(() => renderBundle({ ...NO_GATEWAY, mcpGatewayImage: GATEWAY_IMAGE })).toThrow(/hostnames\.mcp = undefined: allowed is a host name for the gateway/);
+  test('renders an optional fallback endpoint and refuses settings outside the config\'s ranges', () => {
+    const fallback = render({ ...WITH_GATEWAY, gateway: { ...WITH_GATEWAY.gateway, fallbackComfyuiUrl: 'https://comfy.example.net/' } });
+    expect(envOf(fallback.compose.services.gateway).FALLBACK_COMFYUI_URL).toBe('https://comfy.example.net/');
+    expect(envOf(withGateway.compose.services.gateway).FALLBACK_COMFYUI_URL).toBe('');
+    expect(() => renderBundle({ ...WITH_GATEWAY, gateway: { ...WITH_GATEWAY.gateway, maxQueue: 0, fallbackComfyuiUrl: 'http://x.example.com/?token=1' } })).toThrow(
+      /gateway\.maxQueue = 0: allowed is a whole number from 1 to 1000\n {2}- gateway\.fallbackComfyuiUrl = "http:\/\/x\.example\.com\/\?token=1": allowed is an https URL/,
+    );
   });
 });
 
@@ -262,7 +265,7 @@ describe('renderBundle', () => {
       { ...WITH_GATEWAY, envName: 'staging' },
       { ...WITH_GATEWAY, letsEncryptEmail: 'admin@example.com' },
       { ...WITH_GATEWAY, hostnames: { ...WITH_GATEWAY.hostnames, sim: 'studio.dev.example.com' } },
-      { ...WITH_GATEWAY, mcpGatewayImage: 'ghcr.io/example/mcp-gateway:1.4.3' },
+      { ...WITH_GATEWAY, gateway: { ...WITH_GATEWAY.gateway, promptsPerInstance: 5 } },
     ].map((s) => renderBundle(s).hash);
     expect(new Set(hashes).size).toBe(hashes.length);
   });
@@ -274,8 +277,8 @@ describe('renderBundle', () => {
     ['the same host twice', { hostnames: { n8n: 'app.example.com', sim: 'app.example.com' } }, /hostnames\.sim = "app\.example\.com": allowed is a host name different from hostnames\.n8n/],
     ['a bad e-mail', { letsEncryptEmail: 'ops' }, /letsEncryptEmail = "ops": allowed is an e-mail address/],
     ['an e-mail with a quote', { letsEncryptEmail: 'o"ps@example.com' }, /letsEncryptEmail = "o\\"ps@example\.com": allowed is/],
-    ['a latest gateway image', { mcpGatewayImage: 'ghcr.io/example/mcp-gateway:latest' }, /mcpGatewayImage = "ghcr\.io\/example\/mcp-gateway:latest": allowed is an image pinned to a version/],
-    ['an untagged gateway image', { mcpGatewayImage: 'mcp-gateway' }, /mcpGatewayImage = "mcp-gateway": allowed is/],
+    ['a gateway host name equal to n8n\'s', { hostnames: { n8n: 'app.example.com', sim: 'sim.example.com', gateway: 'app.example.com' } }, /hostnames\.gateway = "app\.example\.com": allowed is a host name different from hostnames\.n8n/],
+    ['a control function name with a colon', { gateway: { ...GATEWAY_DEFAULTS, controlFunctionName: 'a:b' } }, /gateway\.controlFunctionName = "a:b": allowed is a Lambda function name/],
     ['an app name with a slash', { appName: 'ai/assets' }, /appName = "ai\/assets": allowed is a letter followed by/],
     ['an upper-case environment', { envName: 'Prod' }, /envName = "Prod": allowed is a lower-case letter/],
   ])('rejects %s, naming the field, the value and what is allowed', (_label, patch, message) => {
@@ -295,7 +298,8 @@ describe('renderBundle', () => {
   test('leaves no placeholder in any file of any environment\'s bundle', () => {
     for (const name of ENVIRONMENT_NAMES) {
       const bundle = renderBundle(bundleSettingsFor(loadEnvironment(name)));
-      for (const [file, content] of Object.entries(bundle.files)) expect([name, file, content.match(/\{\{[^}]*\}\}/)?.[0]]).toEqual([name, file, undefined]);
+      const templates = Object.entries(bundle.files).filter(([file]) => file !== GATEWAY_PROGRAM_FILE);
+      for (const [file, content] of templates) expect([name, file, content.match(/\{\{[^}]*\}\}/)?.[0]]).toEqual([name, file, undefined]);
     }
   });
 
@@ -330,8 +334,9 @@ describe('renderBundle', () => {
   });
 
   test('ships nothing that looks like a generated secret', () => {
-    for (const [file, content] of Object.entries(VARIANTS[0][1].bundle.files)) {
-      expect([file, content.match(/\b[0-9a-f]{32,}\b|BEGIN [A-Z ]*PRIVATE KEY/i)?.[0]]).toEqual([file, undefined]);
+    // The gateway program is built from this repository and its locked dependencies, not rendered; image digests are public.
+    for (const [file, content] of Object.entries(VARIANTS[0][1].bundle.files).filter(([f]) => f !== GATEWAY_PROGRAM_FILE)) {
+      expect([file, content.replace(/@sha256:[0-9a-f]{64}/g, '').match(/\b[0-9a-f]{32,}\b|BEGIN [A-Z ]*PRIVATE KEY/i)?.[0]]).toEqual([file, undefined]);
     }
   });
 });

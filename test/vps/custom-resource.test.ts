@@ -10,6 +10,7 @@ import type { VpsResourceProperties } from '../../lib/vps/custom-resource/proper
 import { motoEnv, startMoto, type MotoServer } from '../support/moto';
 import { DockerRecorder, linkTarget } from './support-ssh/remote-fs';
 import { startSshd, type SshdFixture } from './support-ssh/sshd';
+import { TEST_GATEWAY_CREDENTIAL } from './support-compose/stack-on-disk';
 
 // The CDK driver's Lambda handlers, end to end: Secrets Manager and S3 from moto,
 // a real OpenSSH server on loopback, and the docker stand-in on its PATH.
@@ -33,6 +34,13 @@ beforeAll(async () => {
   const sm = new SecretsManagerClient({});
   const key = await sm.send(new CreateSecretCommand({ Name: 'AiAssets/dev/vps-ssh-key', SecretString: sshd.clientKey }));
   const app = await sm.send(new CreateSecretCommand({ Name: 'app-secrets', SecretString: JSON.stringify({ seed: SEED }) }));
+  // What the Gpu stack stores (lib/gpu-control.ts): the gateway's access key as JSON.
+  const credential = await sm.send(
+    new CreateSecretCommand({
+      Name: 'AiAssets/dev/gateway-aws-credential',
+      SecretString: JSON.stringify({ accessKeyId: TEST_GATEWAY_CREDENTIAL.GATEWAY_AWS_ACCESS_KEY_ID, secretAccessKey: TEST_GATEWAY_CREDENTIAL.GATEWAY_AWS_SECRET_ACCESS_KEY }),
+    }),
+  );
   const s3 = new S3Client({ forcePathStyle: true });
   await s3.send(new CreateBucketCommand({ Bucket: 'assets' }));
   for (const b of [v1, v2]) await s3.send(new PutObjectCommand({ Bucket: 'assets', Key: `${b.hash}.json`, Body: JSON.stringify(b) }));
@@ -49,6 +57,7 @@ beforeAll(async () => {
     SshKeySecretArn: key.ARN!,
     AppSecretsArn: app.ARN!,
     SecretNames: requiredSecrets(settings),
+    GatewayCredentialSecretArn: credential.ARN!,
     BaseDir: sshd.baseDir,
     KeepReleases: '3',
     ConvergeTimeoutSeconds: '60',
@@ -102,6 +111,7 @@ test('create: uploads the release, pulls in the background, then deploys through
   expect(fs.statSync(env).mode & 0o777).toBe(0o600);
   const expected = deriveSecrets(SEED, requiredSecrets(settings));
   expect(fs.readFileSync(env, 'utf8')).toContain(`POSTGRES_PASSWORD='${expected.POSTGRES_PASSWORD}'`);
+  expect(fs.readFileSync(env, 'utf8')).toContain(`GATEWAY_AWS_SECRET_ACCESS_KEY='${TEST_GATEWAY_CREDENTIAL.GATEWAY_AWS_SECRET_ACCESS_KEY}'`);
   expect(fs.readFileSync(path.join(envDir(), 'releases', v1.hash, 'docker-compose.yml'), 'utf8')).toContain('n8n.dev.example.com');
   const calls = docker.calls().map((c) => c.args);
   expect(calls.filter((a) => a.endsWith(' pull')).length).toBeGreaterThanOrEqual(1);

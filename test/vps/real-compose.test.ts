@@ -30,8 +30,8 @@ interface Resolved {
 }
 
 describe.each([
-  ['with the gateway', WITH_GATEWAY],
-  ['without the gateway', NO_GATEWAY],
+  ['with the gateway\'s public site', WITH_GATEWAY],
+  ['without the gateway\'s public site', NO_GATEWAY],
 ])('docker compose config on the bundle %s', (_label, settings) => {
   const stack = stackOnDisk(settings);
 
@@ -46,7 +46,9 @@ describe.each([
     expect(resolved.services['sim-cron'].environment?.CRON_SECRET).toBe(stack.secrets.SIM_CRON_SECRET);
     expect(resolved.services.sim.environment?.REDIS_URL).toBe(`redis://default:${stack.secrets.REDIS_PASSWORD}@redis:6379/1`);
     expect(resolved.services.sim.depends_on?.['sim-migrations']).toMatchObject({ condition: 'service_completed_successfully' });
-    expect(Object.keys(resolved.services).includes('mcp-gateway')).toBe(settings.mcpGatewayImage !== undefined);
+    expect(resolved.services.gateway.environment?.REDIS_URL).toBe(`redis://default:${stack.secrets.REDIS_PASSWORD}@redis:6379/2`);
+    expect(resolved.services.gateway.environment?.AWS_ACCESS_KEY_ID).toBe(stack.secrets.GATEWAY_AWS_ACCESS_KEY_ID);
+    expect(resolved.services.nginx.environment?.GATEWAY_TOKEN).toBe(settings.hostnames.gateway ? stack.secrets.GATEWAY_TOKEN : undefined);
     expect(run.stdout).not.toMatch(/\{\{|\$\{/);
   });
 

@@ -11,7 +11,7 @@ import { NO_GATEWAY, WITH_GATEWAY } from './support-compose/settings';
 /**
  * The rendered nginx configuration in a real nginx, started the way the
  * container starts it: the compose entrypoint (assets/compose/nginx/start.sh,
- * which writes the MCP token map) execs the image's entrypoint (a stand-in
+ * which writes the gateway token map) execs the image's entrypoint (a stand-in
  * written from the upstream script, support-compose/nginx-entrypoint.sh),
  * which execs nginx. Certificates are self-signed by openssl like certbot.sh's placeholders.
  * The stack pins nginx 1.27.5; this is Debian 13's nginx 1.26.3 (the newest
@@ -45,11 +45,11 @@ function nginxContainer(stack: StackOnDisk, hosts: string[]): ContainerOptions {
   };
 }
 
-const hostsOf = (s: VpsBundleSettings) => (s.mcpGatewayImage ? [s.hostnames.n8n, s.hostnames.sim, s.hostnames.mcp as string] : [s.hostnames.n8n, s.hostnames.sim]);
+const hostsOf = (s: VpsBundleSettings) => (s.hostnames.gateway ? [s.hostnames.n8n, s.hostnames.sim, s.hostnames.gateway] : [s.hostnames.n8n, s.hostnames.sim]);
 
 describe.each([
-  ['with the gateway', WITH_GATEWAY],
-  ['without the gateway', NO_GATEWAY],
+  ['with the gateway\'s public site', WITH_GATEWAY],
+  ['without the gateway\'s public site', NO_GATEWAY],
 ])('nginx -t on the bundle %s', (_label, settings) => {
   test('accepts the configuration start.sh renders', async () => {
     const stack = stackOnDisk(settings);
@@ -61,7 +61,7 @@ describe.each([
   });
 });
 
-describe('the running proxy (bundle with the gateway)', () => {
+describe('the running proxy (bundle with the gateway\'s public site)', () => {
   let stack: StackOnDisk;
   let nginx: MiniContainer;
   const curl = async (...args: string[]) => (await nginx.exec(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}\\n', '--max-time', '5', ...args])).output.trim();
@@ -98,17 +98,20 @@ describe('the running proxy (bundle with the gateway)', () => {
     expect(new Set(codes)).toEqual(new Set(['301', '429']));
   });
 
-  test('refuses a wrong MCP token with 401, rate-limited, and passes the right one to the gateway', async () => {
-    const mcp = ['--resolve', 'mcp.dev.example.com:443:127.0.0.1', '-k'];
+  test('refuses a wrong gateway token with 401, rate-limited, passes the right one, and lets signed /outputs links through without it', async () => {
+    const gw = ['--resolve', 'gpu.dev.example.com:443:127.0.0.1', '-k'];
     await new Promise((r) => setTimeout(r, 5_000)); // let the earlier burst's bucket drain
-    const codes = await burst(70, 'https://mcp.dev.example.com/', ...mcp, '-H', 'Authorization: Bearer wrong-token-wrong-token-wrong-token');
+    const codes = await burst(70, 'https://gpu.dev.example.com/mcp', ...gw, '-H', 'Authorization: Bearer wrong-token-wrong-token-wrong-token');
     expect(codes[0]).toBe('401');
     expect(codes.filter((c) => c === '429').length).toBeGreaterThanOrEqual(10);
     await new Promise((r) => setTimeout(r, 5_000));
     // The header from a private file: the token stays off curl's command line.
     const header = path.join(tempDir('header-'), 'authorization');
-    fs.writeFileSync(header, `Authorization: Bearer ${stack.secrets.MCP_GATEWAY_TOKEN}\n`, { mode: 0o600 });
-    expect(await curl('--max-time', '10', '-H', `@${header}`, ...mcp, 'https://mcp.dev.example.com/')).toBe('200');
+    fs.writeFileSync(header, `Authorization: Bearer ${stack.secrets.GATEWAY_TOKEN}\n`, { mode: 0o600 });
+    expect(await curl('--max-time', '10', '-H', `@${header}`, ...gw, 'https://gpu.dev.example.com/')).toBe('200');
+    // The stand-in gateway (a static file server) answers 404 for a link it does not hold: nginx passed it on.
+    expect(await curl('--max-time', '10', ...gw, 'https://gpu.dev.example.com/outputs/p1/x.png?exp=1&sig=abc')).toBe('404');
+    expect(await curl('--max-time', '10', ...gw, 'https://gpu.dev.example.com/comfyui/queue')).toBe('401');
   });
 
   test('serves each host name with its own certificate over HTTP/2, refuses unknown names', async () => {

@@ -1,6 +1,7 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { deriveSecrets } from '../../../lib/vps/app-secrets';
+import { gatewayCredentialEnv } from '../../../lib/vps/gateway-credential';
 import { deploy, teardown } from '../../../lib/vps/deployer';
 import { prefetchStatus, startPrefetch } from '../../../lib/vps/deployer-prefetch';
 import { DeployError, type Bundle, type DeployTarget, type LockInfo, type Secrets, type SshConnection } from '../../../lib/vps/deployer-types';
@@ -94,11 +95,15 @@ export function forCloudFormation(error: unknown): Error {
 
 async function contextOf(p: VpsResourceProperties): Promise<Context> {
   const sm = new SecretsManagerClient({});
-  const [privateKey, appSecret] = await Promise.all([secretString(sm, p.SshKeySecretArn), secretString(sm, p.AppSecretsArn)]);
+  const [privateKey, appSecret, credential] = await Promise.all([
+    secretString(sm, p.SshKeySecretArn),
+    secretString(sm, p.AppSecretsArn),
+    secretString(sm, p.GatewayCredentialSecretArn),
+  ]);
   return {
     connection: { host: p.Host, port: Number(p.Port), username: p.User, hostKeySha256: p.HostKeySha256 || undefined, privateKey },
     target: { appName: p.AppName, envName: p.EnvName, baseDir: p.BaseDir, keepReleases: Number(p.KeepReleases) },
-    secrets: deriveSecrets(seedOf(appSecret, p.AppSecretsArn), p.SecretNames),
+    secrets: { ...deriveSecrets(seedOf(appSecret, p.AppSecretsArn), p.SecretNames), ...gatewayCredentialEnv(credential, p.GatewayCredentialSecretArn) },
   };
 }
 

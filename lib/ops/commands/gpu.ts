@@ -18,6 +18,7 @@ interface StartOptions extends StatusOptions {
   wait?: boolean;
   comfyuiUrl?: string;
   timeoutMinutes?: number;
+  overBudget?: boolean;
 }
 interface StopOptions extends StatusOptions {
   timeoutMinutes: number;
@@ -28,7 +29,7 @@ export function registerGpuCommands(program: Command, deps: OpsDeps): void {
   const gpu = program.command('gpu').description('inspect, start and stop the ComfyUI GPU (EC2 Spot Fleet)');
 
   withEnvOption(gpu.command('status'))
-    .description('show the fleet, its capacity and each instance (address, idle minutes, Spot price)')
+    .description("show the fleet, its capacity, the month's GPU allowance and each instance (address, idle minutes, Spot price)")
     .option('--json', 'print a JSON document instead of a table')
     .action(async (opts: StatusOptions) => {
       const config = loadEnvOption(opts.env);
@@ -40,11 +41,12 @@ export function registerGpuCommands(program: Command, deps: OpsDeps): void {
     });
 
   withEnvOption(gpu.command('start'))
-    .description('raise the target capacity; with --wait, wait until ComfyUI answers')
+    .description('raise the target capacity (refused once the GPU allowance is spent, unless --over-budget); with --wait, wait until ComfyUI answers')
     .option('--count <n>', 'target capacity (never lowered by start)', parseCount, 1)
     .option('--wait', 'wait for capacity, a running instance and ComfyUI /system_stats = 200')
     .option('--comfyui-url <url>', 'probe this URL instead of http://<public ip>:<port> (e.g. an SSM port forward)', parseHttpUrl)
     .option('--timeout-minutes <m>', 'give up waiting after m minutes (default: gpu.readyTimeoutMinutes of the env)', parseMinutes)
+    .option('--over-budget', "allow waking past this month's spent GPU allowance (sets the month's override, which the gateway's wakes follow too)")
     .option('--json', 'print a JSON summary on stdout (progress goes to stderr)')
     .action(async (opts: StartOptions) => {
       const config = loadEnvOption(opts.env);
@@ -57,6 +59,7 @@ export function registerGpuCommands(program: Command, deps: OpsDeps): void {
           wait: opts.wait === true,
           comfyUiUrl: opts.comfyuiUrl,
           timeoutMs: (opts.timeoutMinutes ?? config.gpu.readyTimeoutMinutes) * 60_000,
+          overBudget: opts.overBudget === true,
         },
         deps,
         reporter,

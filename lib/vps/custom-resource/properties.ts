@@ -17,6 +17,8 @@ export interface VpsResourceProperties {
   AppSecretsArn: string;
   /** Names of the `.env` entries the bundle needs, derived from the app secret's seed. */
   SecretNames: string[];
+  /** The Gpu stack's secret with the gateway's access key (written to `.env`, never derived). */
+  GatewayCredentialSecretArn: string;
   BaseDir: string;
   KeepReleases: string;
   ConvergeTimeoutSeconds: string;

@@ -60,6 +60,12 @@ export const IMAGE_TOOLS: Record<string, ImageTools> = {
     tools: ['/bin/sh', 'sh', 'curl', 'supercronic'],
     source: 'simstudioai/sim docker/cron.Dockerfile at v0.8.9 (alpine:3.21, apk add ca-certificates curl tzdata, supercronic)',
   },
+  node: {
+    tag: '24.11.1-alpine3.22',
+    // alpine:3.22 (busybox sh and wget) plus node in /usr/local/bin; adduser -D node makes /home/node (uid 1000).
+    tools: ['node', 'sh', '/bin/sh', 'wget'],
+    source: 'nodejs/docker-node 24/alpine3.22/Dockerfile (FROM alpine:3.22, addgroup/adduser -u 1000 node, ENTRYPOINT docker-entrypoint.sh)',
+  },
   'ollama/ollama': {
     tag: '0.13.5',
     // ubuntu:24.04 plus ca-certificates and libvulkan1 only: no curl, no wget.
@@ -99,8 +105,9 @@ export function missingTools(services: Record<string, ServiceImage>, userImages:
   return Object.entries(services).flatMap(([name, service]) => {
     if (userImages.includes(name)) return [];
     const image = service.image ?? '';
-    const colon = image.lastIndexOf(':');
-    const [repo, tag] = [image.slice(0, colon), image.slice(colon + 1)];
+    const named = image.replace(/@sha256:[0-9a-f]{64}$/, ''); // the tag names the version the digest was taken for
+    const colon = named.lastIndexOf(':');
+    const [repo, tag] = [named.slice(0, colon), named.slice(colon + 1)];
     const known = IMAGE_TOOLS[repo];
     if (!known) return [`${name}: no published build file read for ${repo}`];
     if (known.tag !== tag) return [`${name}: ${repo} is pinned to ${tag}, but its tools were read for ${known.tag}`];

@@ -17,7 +17,10 @@ export interface StackOnDisk {
 
 export const TEST_SEED = 'real-tool-test-seed-0123456789abcdef0123456789abcdef';
 
-export function stackOnDisk(settings: VpsBundleSettings, secrets = deriveSecrets(TEST_SEED, requiredSecrets(settings))): StackOnDisk {
+/** Stand-ins for the gateway's access key (the Gpu stack's secret), shaped like AWS's. */
+export const TEST_GATEWAY_CREDENTIAL = { GATEWAY_AWS_ACCESS_KEY_ID: 'AKIAGATEWAYTESTKEY01', GATEWAY_AWS_SECRET_ACCESS_KEY: 'gatewayTestSecretKey/0123456789+abcdefghij' };
+
+export function stackOnDisk(settings: VpsBundleSettings, secrets = { ...deriveSecrets(TEST_SEED, requiredSecrets(settings)), ...TEST_GATEWAY_CREDENTIAL }): StackOnDisk {
   const bundle = renderBundle(settings);
   const dir = tempDir('bundle-');
   for (const [file, content] of Object.entries(bundle.files)) {
