@@ -51,5 +51,8 @@ test('after MAX_ATTEMPTS submissions the prompt fails, saying why', async () => 
   const box = await runningOn(w, 'doomed');
   await w.boxes.kill(box);
   const entry = await historyOf(w.comfy, 'doomed');
-  expect(entry.status.messages[0][1].exception_message).toBe(`gave up after 1 submissions (MAX_ATTEMPTS=1): instance ${box} is gone (no longer in the fleet)`);
+  // Whether the status read after the kill still lists the box as terminated or no longer lists it is EC2's (moto's) timing.
+  expect(entry.status.messages[0][1].exception_message).toMatch(
+    new RegExp(`^gave up after 1 submissions \\(MAX_ATTEMPTS=1\\): instance ${box} is gone \\((no longer in the fleet|terminated)\\)$`),
+  );
 });
