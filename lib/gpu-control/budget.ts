@@ -1,6 +1,6 @@
 import { GetMetricDataCommand, type CloudWatchClient, type MetricDataQuery } from '@aws-sdk/client-cloudwatch';
 import { GetParameterCommand, type SSMClient } from '@aws-sdk/client-ssm';
-import type { FleetMember } from './fleet';
+import { BILLING_INSTANCE_STATES, type FleetMember } from './fleet';
 import { monthOf, monthStart, nextMonthStart } from './month';
 import { GATEWAY_METRICS } from './names';
 import type { BudgetStatus } from './protocol';
@@ -10,9 +10,6 @@ import type { BudgetStatus } from './protocol';
  * function when an instance stops or terminates) plus the instances still running, priced at the
  * configured Spot prices. The control function and the ops commands both compute it here.
  */
-
-/** Instance states that bill compute (a stopped instance bills only its volume, outside this allowance). */
-const BILLING_STATES = new Set(['pending', 'running', 'stopping', 'shutting-down']);
 
 export interface BudgetInputs {
   readonly now: Date;
@@ -36,7 +33,7 @@ export function liveSeconds(members: readonly FleetMember[], now: Date): Record<
   const from = monthStart(now).getTime();
   const seconds: Record<string, number> = {};
   for (const m of members) {
-    if (!BILLING_STATES.has(m.state) || m.billed || !m.launchTime) continue;
+    if (!BILLING_INSTANCE_STATES.has(m.state) || m.billed || !m.launchTime) continue;
     const run = Math.max(0, (now.getTime() - Math.max(Date.parse(m.launchTime), from)) / 1000);
     seconds[m.instanceType] = (seconds[m.instanceType] ?? 0) + run;
   }

@@ -14,8 +14,11 @@ export type FleetCapacity =
   | { readonly gone: false; readonly targetCapacity: number; readonly fulfilledCapacity: number }
   | { readonly gone: true; readonly reason: string };
 
-/** Fleet states in which ModifySpotFleetRequest can no longer bring capacity. */
-const DEAD_STATES = new Set(['cancelled', 'cancelled_running', 'cancelled_terminating', 'failed']);
+/** Fleet states in which ModifySpotFleetRequest can no longer bring capacity (the control function and the ops commands). */
+export const DEAD_FLEET_STATES: ReadonlySet<string> = new Set(['cancelled', 'cancelled_running', 'cancelled_terminating', 'failed']);
+
+/** Instance states that still run (or are about to run) and bill compute; a stopped instance bills only its volume. */
+export const BILLING_INSTANCE_STATES: ReadonlySet<string> = new Set(['pending', 'running', 'stopping', 'shutting-down']);
 
 /** Upper bound on pages of one paginated call; the fleet holds at most gpu.maxInstances (8) instances. */
 const MAX_PAGES = 20;
@@ -37,7 +40,7 @@ export async function readFleetCapacity(ec2: EC2Client, fleetId: string): Promis
   }
   if (!config) return { gone: true, reason: `Spot Fleet request ${fleetId} does not exist` };
   const state = config.SpotFleetRequestState ?? 'unknown';
-  if (DEAD_STATES.has(state)) return { gone: true, reason: `Spot Fleet request ${fleetId} is ${state} and cannot launch instances` };
+  if (DEAD_FLEET_STATES.has(state)) return { gone: true, reason: `Spot Fleet request ${fleetId} is ${state} and cannot launch instances` };
   return {
     gone: false,
     targetCapacity: config.SpotFleetRequestConfig?.TargetCapacity ?? 0,

@@ -6,7 +6,7 @@ import {
   TerminateInstancesCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
-import { activeInstanceIds } from '../gpu-control/fleet';
+import { activeInstanceIds, BILLING_INSTANCE_STATES, DEAD_FLEET_STATES } from '../gpu-control/fleet';
 import { BOOT_PHASES_TAG, parseBootPhases } from '../gpu-instance-tags';
 import { ExitCode, OpsError, isAwsError } from './errors';
 
@@ -34,21 +34,15 @@ export interface FleetInstance {
   readonly bootPhases: Record<string, number> | null;
 }
 
-/** Fleet states in which ModifySpotFleetRequest can no longer bring capacity. */
-const DEAD_STATES = new Set(['cancelled', 'cancelled_running', 'cancelled_terminating', 'failed']);
-
-/** Instance states that still run (or are about to run) and cost compute. */
-const ACTIVE_INSTANCE_STATES = new Set(['pending', 'running', 'stopping', 'shutting-down']);
-
 /** Upper bound on pages read from one paginated call; the fleet holds at most a handful of instances. */
 const MAX_PAGES = 20;
 
 export function isDeadFleet(state: FleetState): boolean {
-  return DEAD_STATES.has(state.state);
+  return DEAD_FLEET_STATES.has(state.state);
 }
 
 export function isActiveInstance(instance: FleetInstance): boolean {
-  return ACTIVE_INSTANCE_STATES.has(instance.state);
+  return BILLING_INSTANCE_STATES.has(instance.state);
 }
 
 function fleetNotFound(fleetId: string, source: string): OpsError {
