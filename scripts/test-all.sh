@@ -13,6 +13,8 @@ missing=()
 command -v shellcheck >/dev/null || missing+=(shellcheck)
 [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
 command -v ssh-keygen >/dev/null || missing+=(openssh-client)
+# ops doctor's host-name check asks a real DNS server on loopback (test/ops/doctor-dnsmasq.ts).
+[ -x /usr/sbin/dnsmasq ] || missing+=(dnsmasq-base)
 # npm ci builds the Lambda runtime interface client (aws-lambda-ric) from its source.
 command -v cmake >/dev/null || missing+=(cmake)
 command -v make >/dev/null || missing+=(make)
@@ -96,4 +98,16 @@ installed_moto=$(python3 -c 'import importlib.metadata as m; print(m.version("mo
 [ "$installed_moto" = "$(pinned 'moto\[server\]')" ] || echo "warning: moto $installed_moto installed; the suite was verified with $(pinned 'moto\[server\]')" >&2
 
 npm ci --no-audit --no-fund
+
+# Real n8n for the README's n8n workflow (test/gateway/n8n-workflow.test.ts), from its own
+# lockfile in test/tools/n8n, kept out of the project's dependencies (it is 1.7 GB). Its
+# sqlite3 module builds from source against the headers of the node that runs the tests.
+n8n_dir=.venv-test-tools/n8n
+if [ ! -x "$n8n_dir/node_modules/n8n/bin/n8n" ] || ! cmp -s test/tools/n8n/package-lock.json "$n8n_dir/package-lock.json"; then
+  echo "installing n8n $(sed -n 's/.*"n8n": "\(.*\)".*/\1/p' test/tools/n8n/package.json) into $n8n_dir"
+  rm -rf "$n8n_dir" && mkdir -p "$n8n_dir"
+  cp test/tools/n8n/package.json test/tools/n8n/package-lock.json "$n8n_dir/"
+  (cd "$n8n_dir" && npm_config_nodedir="$(dirname "$(dirname "$(command -v node)")")" npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 npm test
