@@ -25,6 +25,8 @@ export interface GpuHostSettings {
   readonly OUTPUT_SYNC_MINUTES: string;
   /** SSM String parameter holding the gateway's SSH public key, which link-access.sh authorizes (`unset` until registered). */
   readonly LINK_KEY_PARAMETER: string;
+  /** SSM String parameter with the run-time idle threshold (`gpu autostop`), which idle-watcher.sh reads each minute. */
+  readonly AUTO_STOP_PARAMETER: string;
 }
 
 /** Local name of the image built from assets/comfyui/ (tagged with the build context's hash). */

@@ -136,15 +136,24 @@ export class GpuInstanceRole extends Construct {
    */
   allowLinkKeyRead(names: { readonly appName: string; readonly envName: string }): string {
     const name = linkKeyParameterName(names);
+    this.allowParameterRead('ReadLinkKey', name);
+    return name;
+  }
+
+  /** The idle watcher's run-time threshold (lib/gpu-auto-stop-setting.ts): read the one parameter, each minute. */
+  allowAutoStopRead(parameterName: string): void {
+    this.allowParameterRead('ReadAutoStopMinutes', parameterName);
+  }
+
+  private allowParameterRead(sid: string, name: string): void {
     this.role.addToPolicy(
       new iam.PolicyStatement({
-        sid: 'ReadLinkKey',
+        sid,
         actions: ['ssm:GetParameter'],
         // Parameter ARNs carry the name without its leading slash.
         resources: [Stack.of(this).formatArn({ service: 'ssm', resource: 'parameter', resourceName: name.replace(/^\//, '') })],
       }),
     );
-    return name;
   }
 
   /**

@@ -48,18 +48,18 @@ describe('GPU instance role', () => {
     expect(JSON.stringify(statements())).not.toMatch(/"s3:\*"|s3:Delete|"logs:\*"/);
   });
 
-  test("reads exactly one SSM parameter: the gateway's SSH public key, which the box authorizes for its link", () => {
+  test("reads exactly two SSM parameters: the gateway's SSH public key (its link) and the run-time auto-stop minutes", () => {
     const ssm = statements().filter((s: any) => JSON.stringify(s).includes('ssm:GetParameter'));
+    const parameterArn = (name: string) => ({ 'Fn::Join': ['', ['arn:aws:ssm:us-east-1:', { Ref: 'AWS::AccountId' }, `:parameter/AiAssets/dev/gpu/${name}`]] });
     expect(ssm).toEqual([
-      {
-        Sid: 'ReadLinkKey',
-        Effect: 'Allow',
-        Action: 'ssm:GetParameter',
-        Resource: { 'Fn::Join': ['', ['arn:aws:ssm:us-east-1:', { Ref: 'AWS::AccountId' }, ':parameter/AiAssets/dev/gpu/link-public-key']] },
-      },
+      { Sid: 'ReadLinkKey', Effect: 'Allow', Action: 'ssm:GetParameter', Resource: parameterArn('link-public-key') },
+      { Sid: 'ReadAutoStopMinutes', Effect: 'Allow', Action: 'ssm:GetParameter', Resource: parameterArn('auto-stop-minutes') },
     ]);
     const userData = JSON.stringify(Object.values(gpu.findResources('AWS::EC2::LaunchTemplate'))[0].Properties.LaunchTemplateData.UserData);
     expect(userData).toContain('LINK_KEY_PARAMETER=/AiAssets/dev/gpu/link-public-key\\n');
+    expect(userData).toContain('AUTO_STOP_PARAMETER=/AiAssets/dev/gpu/auto-stop-minutes\\n');
+    // Created with the constant "default" (gpu.idleMinutes), so a deploy never resets an operator's value.
+    gpu.hasResourceProperties('AWS::SSM::Parameter', { Name: '/AiAssets/dev/gpu/auto-stop-minutes', Type: 'String', Value: 'default' });
   });
 
   test('Session Manager, host logs into its one log group and metrics into two namespaces only', () => {

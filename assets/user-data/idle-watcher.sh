@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# One idle check, run every minute by comfyui-idle.timer. After IDLE_MINUTES
-# consecutive idle minutes this instance leaves its Spot Fleet, and only itself:
+# One idle check, run every minute by comfyui-idle.timer. After IDLE_MINUTES (or the
+# environment's run-time threshold, see read_threshold) consecutive idle minutes this
+# instance leaves its Spot Fleet, and only itself:
 #  1. it tags itself comfyui:leaving, so no peer counts it any more and the gateway
 #     sends it no work; then it reads the gateway's lease again (below) and stays if one
 #     appeared meanwhile, removing the tag;
@@ -36,6 +37,35 @@ signal_errors=0
 signal_error() {
   log "unreadable signal, counted as busy: $*"
   signal_errors=$((signal_errors + 1))
+}
+
+# The environment's run-time threshold (npm run ops -- gpu autostop): 1 to 1440 minutes, or
+# `default` for IDLE_MINUTES; the same bounds as lib/gpu-auto-stop-names.ts.
+AUTO_STOP_MAX_MINUTES=1440
+
+# Sets threshold to the idle minutes after which this check leaves the fleet: the parameter
+# AUTO_STOP_PARAMETER, read on every check so a change applies within a minute and survives
+# reboots, or IDLE_MINUTES when it says `default`, does not exist (a stack deployed before it)
+# or cannot be read. A failed read is logged and never stops the check.
+read_threshold() {
+  local value err_file=$STATE_DIR/auto-stop.err
+  threshold=$IDLE_MINUTES
+  threshold_note=""
+  [[ -n ${AUTO_STOP_PARAMETER:-} ]] || return 0
+  if ! value=$(aws ssm get-parameter --name "$AUTO_STOP_PARAMETER" --query Parameter.Value --output text \
+    --cli-connect-timeout 5 --cli-read-timeout 10 2>"$err_file"); then
+    if ! grep -q ParameterNotFound "$err_file"; then
+      log "could not read $AUTO_STOP_PARAMETER, using IDLE_MINUTES=$IDLE_MINUTES: $(tr '\n' ' ' <"$err_file")"
+      threshold_note=" (auto-stop unreadable)"
+    fi
+    return 0
+  fi
+  if [[ $value =~ ^[0-9]{1,4}$ ]] && ((10#$value >= 1 && 10#$value <= AUTO_STOP_MAX_MINUTES)); then
+    threshold=$((10#$value))
+    threshold_note=" (auto-stop)"
+  elif [[ $value != default ]]; then
+    log "ignoring $AUTO_STOP_PARAMETER = '${value:0:40}', using IDLE_MINUTES=$IDLE_MINUTES (allowed: 1 to $AUTO_STOP_MAX_MINUTES minutes, or default)"
+  fi
 }
 
 # Sets gpu to the highest utilization over all GPUs, or to "error".
@@ -188,6 +218,7 @@ mkdir -p "$STATE_DIR"
 read_gpu
 read_queue
 read_sessions
+read_threshold
 
 uptime=$(cut -d ' ' -f 1 "$UPTIME_FILE" 2>/dev/null || true)
 uptime=${uptime%%.*}
@@ -222,18 +253,18 @@ fi
 if ((counter == 0)); then rm -f "$REQUESTED_FILE"; fi
 printf '%s\n' "$counter" >"$COUNTER_FILE"
 
-if ((counter >= IDLE_MINUTES)); then
+if ((counter >= threshold)); then
   requested=$(cat "$REQUESTED_FILE" 2>/dev/null || true)
   # After a successful request the fleet terminates us; ask again only after
   # another full idle period (someone may have raised the capacity meanwhile).
-  if [[ $requested =~ ^[0-9]+$ ]] && ((counter < requested + IDLE_MINUTES)); then
+  if [[ $requested =~ ^[0-9]+$ ]] && ((counter < requested + threshold)); then
     action=already-requested
   else
     action=leave-fleet
   fi
 fi
 
-log "idle-check gpu=$gpu queue=${queue/ //} sessions=${sessions:-none} uptime=${uptime}s idle=$idle counter=$counter/$IDLE_MINUTES action=$action"
+log "idle-check gpu=$gpu queue=${queue/ //} sessions=${sessions:-none} uptime=${uptime}s idle=$idle counter=$counter/$threshold action=$action$threshold_note"
 put_metric IdleMinutes "$counter"
 for ((i = 0; i < signal_errors; i++)); do put_metric IdleSignalErrors 1; done
 if [[ $action == leave-fleet ]]; then leave_fleet; fi

@@ -1,5 +1,6 @@
 import type { CostEstimate } from './estimate';
 import { dollars, quantity, unitPrice } from './money';
+import { fitTextTable, wrapWords } from './fit-table';
 import { textTable } from './text-table';
 
 function heading(e: CostEstimate): string {
@@ -26,21 +27,45 @@ function footnote(e: CostEstimate): string {
   return `${prices}; ${free}.`;
 }
 
-/** One plain-text table per environment: a line per cost item, then the total. */
-export function renderEstimateTable(estimates: readonly CostEstimate[]): string[] {
+/** The table's columns, and which to wrap or leave out first when a terminal is too narrow for them. */
+const HEADERS = ['item', 'quantity', 'unit', 'unit price', 'USD/month', 'basis'];
+const RIGHT_ALIGNED = [1, 3, 4];
+const BASIS = 5;
+/** basis, then unit price, unit and quantity: item and USD/month always stay. */
+const DROP_ORDER = [BASIS, 3, 2, 1];
+
+export interface TextOptions {
+  /** Fit every line into this many columns (a terminal's width); unset: the full table, unwrapped. */
+  readonly width?: number;
+}
+
+/** Prose lines, word-wrapped when there is a width. */
+export function prose(text: string, options: TextOptions): string[] {
+  return options.width === undefined ? [text] : wrapWords(text, options.width);
+}
+
+function table(e: CostEstimate, options: TextOptions): string[] {
+  const rows = [
+    ...e.lines.map((l) => [l.item, quantity(l.quantity), l.unit, unitPrice(l.unitPriceUsd), dollars(l.monthlyUsd), l.basis]),
+    ['total', '', '', '', dollars(e.totalUsd), ''],
+  ];
+  if (options.width === undefined) return textTable(HEADERS, rows, RIGHT_ALIGNED);
+  const fitted = fitTextTable(HEADERS, rows, options.width, { rightAligned: RIGHT_ALIGNED, wrapColumn: BASIS, minWrapWidth: 30, dropOrder: DROP_ORDER });
+  if (fitted.dropped.length === 0) return fitted.lines;
+  return [...fitted.lines, ...prose(`(left out to fit ${options.width} columns: ${fitted.dropped.join(', ')}; --wide shows them)`, options)];
+}
+
+/**
+ * One plain-text table per environment: a line per cost item, then the total. With a width the
+ * lines fit it (see fitTextTable); without one the output is the full table, as scripts expect.
+ */
+export function renderEstimateTable(estimates: readonly CostEstimate[], options: TextOptions = {}): string[] {
   return estimates.flatMap((e, i) => [
     ...(i > 0 ? [''] : []),
-    heading(e),
-    ...textTable(
-      ['item', 'quantity', 'unit', 'unit price', 'USD/month', 'basis'],
-      [
-        ...e.lines.map((l) => [l.item, quantity(l.quantity), l.unit, unitPrice(l.unitPriceUsd), dollars(l.monthlyUsd), l.basis]),
-        ['total', '', '', '', dollars(e.totalUsd), ''],
-      ],
-      [1, 3, 4],
-    ),
-    headroom(e),
-    footnote(e),
+    ...prose(heading(e), options),
+    ...table(e, options),
+    ...prose(headroom(e), options),
+    ...prose(footnote(e), options),
   ]);
 }
 

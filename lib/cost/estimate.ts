@@ -4,7 +4,7 @@ import type { CfnTemplate } from '../synth';
 import { gatewayCustomMetricCount } from '../gpu-control/names';
 import { GPU_HOST_CUSTOM_METRICS } from './gpu-host-metrics';
 import { unitPrice } from './money';
-import { FREE_TIER, regionPrices, VPS_PLAN, type Price, type RegionPrices } from './prices';
+import { FREE_TIER, regionPrices, VPS_PLAN, type FreeTierName, type Price, type RegionPrices } from './prices';
 import { DAYS_PER_MONTH, HOURS_PER_MONTH } from './month';
 import { inventory, type GpuInventory, type TemplateInventory } from './template-inventory';
 
@@ -49,6 +49,17 @@ export interface CostLine {
   readonly basis: string;
   readonly source: string;
   readonly asOf: string;
+  /**
+   * The per-account allowance this line's quantity counts against, in the line's unit; with free
+   * tiers applied, monthlyUsd = max(0, quantity - allowance) x unitPriceUsd. Several environments in
+   * one account share it (account-total.ts).
+   */
+  readonly freeAllowance?: FreeAllowance;
+}
+
+export interface FreeAllowance {
+  readonly name: FreeTierName;
+  readonly quantity: number;
 }
 
 export interface CostEstimate {
@@ -96,7 +107,7 @@ class Lines {
     return this.lines.reduce((sum, l) => sum + l.monthlyUsd, 0);
   }
 
-  add(item: string, quantity: number, unit: string, price: Price, billable: number, basis: string): void {
+  add(item: string, quantity: number, unit: string, price: Price, billable: number, basis: string, freeAllowance?: FreeAllowance): void {
     this.lines.push({
       item,
       quantity,
@@ -106,6 +117,7 @@ class Lines {
       basis,
       source: price.source,
       asOf: price.asOf,
+      ...(freeAllowance ? { freeAllowance } : {}),
     });
   }
 }
@@ -204,6 +216,7 @@ function addNetwork(out: Lines, prices: RegionPrices, inv: TemplateInventory, co
     prices.dataTransferOutGb,
     afterFree(dto, free, freeTier),
     `costProfile.dataTransferOutGb (images fetched by the VPS); ${freeNote(free, 'GB', freeTier)}`,
+    { name: 'dataTransferOutGb', quantity: free },
   );
 }
 
@@ -258,6 +271,7 @@ function addCloudWatch(out: Lines, prices: RegionPrices, inv: TemplateInventory,
     cw.alarmMetricMonth,
     afterFree(a.standardMetrics, freeAlarms, freeTier),
     `${a.alarms} alarms reading ${a.standardMetrics + a.highResolutionMetrics} metrics (a metric-math alarm is billed per metric it reads, expressions are free); ${freeNote(freeAlarms, 'alarm metrics', freeTier)}`,
+    { name: 'alarmMetrics', quantity: freeAlarms },
   );
   if (a.highResolutionMetrics > 0) {
     out.add('CloudWatch high-resolution alarms', a.highResolutionMetrics, 'alarm metrics', cw.highResolutionAlarmMetricMonth, a.highResolutionMetrics, 'alarms with a period under 60 s (no free tier)');
@@ -266,7 +280,10 @@ function addCloudWatch(out: Lines, prices: RegionPrices, inv: TemplateInventory,
     out.add('CloudWatch composite alarms', a.compositeAlarms, 'alarms', cw.compositeAlarmMonth, a.compositeAlarms, 'AWS::CloudWatch::CompositeAlarm resources');
   }
   const freeDash = FREE_TIER.dashboards.quantity;
-  out.add('CloudWatch dashboards', inv.dashboards, 'dashboards', cw.dashboardMonth, afterFree(inv.dashboards, freeDash, freeTier), `AWS::CloudWatch::Dashboard resources; ${freeNote(freeDash, 'dashboards', freeTier)}`);
+  out.add('CloudWatch dashboards', inv.dashboards, 'dashboards', cw.dashboardMonth, afterFree(inv.dashboards, freeDash, freeTier), `AWS::CloudWatch::Dashboard resources; ${freeNote(freeDash, 'dashboards', freeTier)}`, {
+    name: 'dashboards',
+    quantity: freeDash,
+  });
 
   if (inv.gpu) {
     const gateway = gatewayCustomMetricCount(inv.gpu.instanceTypes.length);
@@ -281,6 +298,7 @@ function addCloudWatch(out: Lines, prices: RegionPrices, inv: TemplateInventory,
       cw.customMetricMonth,
       afterFree(metricMonths, freeMetrics, freeTier),
       `${metrics} metrics for ${round1(gpuHours)} of ${round1(HOURS_PER_MONTH)} h: the GPU host's (4 idle-watcher metrics + 6 nvidia_smi_* measurements) and the gateway's (${gateway}: its counters, the GPU-time ledger per instance type, the allowance), each billed for the hours it is sent; ${freeNote(freeMetrics, 'metrics', freeTier)}`,
+      { name: 'customMetrics', quantity: freeMetrics },
     );
   }
   if (inv.logGroups > 0) {
@@ -293,6 +311,7 @@ function addCloudWatch(out: Lines, prices: RegionPrices, inv: TemplateInventory,
       cw.logIngestionGb,
       afterFree(gb, freeGb, freeTier),
       `${inv.logGroups} log groups; assumed ${ASSUMPTIONS.logGbPerGpuHour * 1000} MB per GPU-hour (host logs, rejected-traffic flow logs, Lambda); ${freeNote(freeGb, 'GB', freeTier)}`,
+      { name: 'logIngestionGb', quantity: freeGb },
     );
   }
 }
@@ -304,7 +323,15 @@ function addSmallServices(out: Lines, prices: RegionPrices, inv: TemplateInvento
   if (inv.emailSubscriptions > 0) {
     const emails = inv.emailSubscriptions * ASSUMPTIONS.emailsPerSubscription;
     const free = FREE_TIER.snsEmailNotifications.quantity;
-    out.add('SNS e-mail notifications', emails, 'e-mails', prices.snsEmailNotification, afterFree(emails, free, freeTier), `${inv.emailSubscriptions} e-mail subscription(s) x an assumed ${ASSUMPTIONS.emailsPerSubscription} a month; ${freeNote(free, 'e-mails', freeTier)}`);
+    out.add(
+      'SNS e-mail notifications',
+      emails,
+      'e-mails',
+      prices.snsEmailNotification,
+      afterFree(emails, free, freeTier),
+      `${inv.emailSubscriptions} e-mail subscription(s) x an assumed ${ASSUMPTIONS.emailsPerSubscription} a month; ${freeNote(free, 'e-mails', freeTier)}`,
+      { name: 'snsEmailNotifications', quantity: free },
+    );
   }
   // The VPS deploy key lives in Secrets Manager too, created by the operator rather than a stack.
   const secrets = inv.secrets + 1;
@@ -326,6 +353,7 @@ function addSmallServices(out: Lines, prices: RegionPrices, inv: TemplateInvento
       prices.lambdaMillionRequests,
       afterFree(millions, free, freeTier),
       `${inv.lambdaFunctions} functions x an assumed ${ASSUMPTIONS.lambdaRequestsPerFunction} invocations a month; ${freeNote(free, 'million requests', freeTier)} (always-free tier, also 400,000 GB-s)`,
+      { name: 'lambdaRequests', quantity: free },
     );
   }
   if (inv.budgets > 0) {
@@ -337,6 +365,7 @@ function addSmallServices(out: Lines, prices: RegionPrices, inv: TemplateInvento
       { ...prices.budgetDay, usd: prices.budgetDay.usd * DAYS_PER_MONTH },
       afterFree(inv.budgets, free, freeTier),
       `AWS::Budgets::Budget resources at $${prices.budgetDay.usd}/day; ${freeNote(free, 'budgets', freeTier)}: with three environments in one account, the third budget bills`,
+      { name: 'budgets', quantity: free },
     );
   }
 }

@@ -9,7 +9,7 @@ import { regionPrices } from './prices';
  * i.e. the offline estimate at 0 GPU hours (VPS, storage, monitoring, secrets, ...). Free tiers count
  * as in the README's estimate (as if the environment had the account to itself): with several
  * environments in one account the allowance is that much too generous, and the account-wide AWS
- * budget alarm is the backstop (`cost estimate --no-free-tier` shows the difference).
+ * budget alarm is the backstop (the account total of `cost estimate` over several environments shows the difference).
  */
 export interface GpuAllowance {
   /** USD a month the GPU may use; 0 when the floor alone reaches the budget. */

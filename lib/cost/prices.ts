@@ -157,6 +157,8 @@ export const FREE_TIER = {
   lambdaRequests: { quantity: 1_000_000, per: 'requests (and 400,000 GB-seconds)', source: 'https://aws.amazon.com/lambda/pricing/', asOf: FREE_TIER_AS_OF },
 } as const satisfies Record<string, Allowance>;
 
+export type FreeTierName = keyof typeof FREE_TIER;
+
 /** The VPS plan; the config's `vps.monthlyPriceUsd` wins over this list price. */
 export const VPS_PLAN: { readonly name: string; readonly monthly: Price } = {
   name: 'Hostinger KVM 2',

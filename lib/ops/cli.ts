@@ -1,10 +1,12 @@
 import { Command, CommanderError } from 'commander';
 import { registerCostCommands } from './commands/cost';
+import { registerDoctorCommand } from './commands/doctor';
 import { registerGpuCommands } from './commands/gpu';
 import { registerTeardownCommand } from './commands/teardown';
 import { registerVpsCommands } from './commands/vps';
 import { defaultDeps, type OpsDeps } from './context';
 import { ExitCode, toOpsError } from './errors';
+import { runInterruptibly } from './interrupt';
 import { pollIntervalMs } from './wait';
 
 /** The project's version (package.json), for --version. */
@@ -14,7 +16,7 @@ const VERSION = (require('../../package.json') as { version: string }).version;
 export type CommandGroup = (program: Command, deps: OpsDeps) => void;
 
 /** Every group of `npm run ops`. A new group lives in lib/ops/commands/<group>.ts and is added here. */
-export const COMMAND_GROUPS: readonly CommandGroup[] = [registerGpuCommands, registerTeardownCommand, registerCostCommands, registerVpsCommands];
+export const COMMAND_GROUPS: readonly CommandGroup[] = [registerGpuCommands, registerTeardownCommand, registerCostCommands, registerVpsCommands, registerDoctorCommand];
 
 const EXIT_CODES_HELP = `
 Exit codes:
@@ -23,6 +25,7 @@ Exit codes:
   2  cost report: over budget      7  no Spot capacity
   3  stack/output/fleet missing    8  teardown failed or incomplete
   4  timeout while waiting        64  bad option or --env, conflicting options
+                                 130  interrupted (Ctrl-C); says what is still running
 
 Settings: OPS_POLL_INTERVAL_MS (poll interval, default 5000), OPS_CDK_BIN (cdk executable, default npx cdk),
 OPS_DEBUG=1 (stack traces), OPS_COST_TODAY=YYYY-MM-DD (the day cost report treats as today).`;
@@ -44,6 +47,11 @@ export function buildProgram(deps: OpsDeps = defaultDeps(), groups: readonly Com
 
 /** Runs one command line (without node and script) and returns the exit code; never throws. */
 export async function runCli(argv: readonly string[], deps: OpsDeps = defaultDeps()): Promise<number> {
+  // Ctrl-C: what is still running (lib/ops/interrupt.ts) on stderr, exit 130.
+  return runInterruptibly(deps, (runDeps) => runProgram(argv, runDeps));
+}
+
+async function runProgram(argv: readonly string[], deps: OpsDeps): Promise<number> {
   const program = buildProgram(deps);
   try {
     await program.parseAsync([...argv], { from: 'user' });

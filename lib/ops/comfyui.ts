@@ -7,11 +7,6 @@ export interface ComfyUiProbe {
   readonly detail: string;
 }
 
-/** `http://<ip>:<port>`, the ComfyUI address an operator (or the VPS) uses. */
-export function comfyUiUrl(publicIp: string | null, port: string): string | null {
-  return publicIp ? `http://${publicIp}:${port}` : null;
-}
-
 /** ComfyUI is ready when `GET <url>/system_stats` answers 200. */
 export async function probeComfyUi(baseUrl: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<ComfyUiProbe> {
   const url = `${baseUrl.replace(/\/+$/, '')}/system_stats`;

@@ -1,22 +1,26 @@
+import { ModifySpotFleetRequestCommand, TerminateInstancesCommand } from '@aws-sdk/client-ec2';
 import { budgetSpentMessage, formatBudgetLine } from '../gpu-control/budget';
 import type { BudgetStatus } from '../gpu-control/protocol';
-import { comfyUiUrl, probeComfyUi } from './comfyui';
+import { probeComfyUi } from './comfyui';
 import type { OpsDeps, Reporter } from './context';
 import { ExitCode, OpsError } from './errors';
 import { formatBootPhases } from '../gpu-instance-tags';
-import { describeFleet, describeInstances, fleetHistory, fleetInstances, isDeadFleet, setTargetCapacity, type FleetInstance } from './fleet';
+import { describeFleet, describeInstances, fleetHistory, fleetInstances, isActiveInstance, isDeadFleet, setTargetCapacity, type FleetInstance } from './fleet';
 import { readGpuBudget, setBudgetOverride } from './gpu-budget';
 import type { GpuTarget } from './gpu-target';
+import { stillRunningOf } from './interrupt';
 import { formatDuration, pollIntervalMs, pollUntil } from './wait';
 
 export interface StartOptions {
   readonly count: number;
   readonly wait: boolean;
-  /** Overrides http://<public ip>:<port>, e.g. an SSM port forward on localhost. */
+  /** Probe ComfyUI at this URL (e.g. an SSM port forward on localhost) instead of waiting for the boxes' ready tag. */
   readonly comfyUiUrl?: string;
   readonly timeoutMs: number;
   /** Set the month's budget override first, so raising past a spent GPU allowance is allowed (the gateway's wakes too). */
   readonly overBudget?: boolean;
+  /** When the wait fails, set the target back to what it was and terminate the instances this start launched. */
+  readonly stopOnFailure?: boolean;
 }
 
 export type Phase = 'capacity' | 'running' | 'comfyui';
@@ -35,7 +39,6 @@ export interface StartResult {
   readonly waited: boolean;
   readonly phases: { phase: Phase; label: string; seconds: number }[];
   readonly instances: string[];
-  readonly comfyUiUrls: string[];
   /** Each instance's boot phases as the box reported them (seconds after its kernel booted). */
   readonly bootPhases: Record<string, Record<string, number>>;
   readonly seconds: number;
@@ -43,7 +46,21 @@ export interface StartResult {
   readonly budget: BudgetStatus | null;
 }
 
-type Deps = Pick<OpsDeps, 'sleep' | 'now' | 'env'>;
+type Deps = Pick<OpsDeps, 'sleep' | 'now' | 'env' | 'stillRunning'>;
+
+/**
+ * A failed wait: `core` says what went wrong, `kept` what the fleet is left with and what to do,
+ * which --stop-on-failure replaces by what it set back.
+ */
+class WaitFailure extends OpsError {
+  constructor(
+    readonly core: string,
+    kept: string,
+    exitCode: number,
+  ) {
+    super(`${core} ${kept}`.trim(), exitCode);
+  }
+}
 
 const seconds = (ms: number): number => Math.round(ms / 100) / 10;
 
@@ -64,6 +81,9 @@ export async function startGpu(target: GpuTarget, options: StartOptions, deps: D
   }
   // The same rule as the control function's: raising is refused once the allowance is spent.
   const budget = targetCapacity !== fleet.targetCapacity ? await checkBudget(target, deps, reporter) : null;
+  // What --stop-on-failure must never terminate: the boxes there before this start.
+  const launchedBefore =
+    options.wait && options.stopOnFailure ? (await fleetInstances(ec2, target.fleetId)).filter(isActiveInstance).map((i) => i.instanceId) : [];
   if (targetCapacity !== fleet.targetCapacity) {
     await setTargetCapacity(ec2, target.fleetId, targetCapacity);
     reporter.line(`Target capacity of ${target.fleetId}: ${fleet.targetCapacity} -> ${targetCapacity}`);
@@ -71,15 +91,14 @@ export async function startGpu(target: GpuTarget, options: StartOptions, deps: D
     const note = fleet.targetCapacity > options.count ? ` (start never lowers it to ${options.count}; use gpu stop)` : '';
     reporter.line(`Target capacity of ${target.fleetId} is already ${fleet.targetCapacity}${note}.`);
   }
-  const result = {
+  const result: Omit<StartResult, 'seconds'> = {
     fleetId: target.fleetId,
     previousTargetCapacity: fleet.targetCapacity,
     targetCapacity,
     waited: options.wait,
-    phases: [] as StartResult['phases'],
-    instances: [] as string[],
-    comfyUiUrls: [] as string[],
-    bootPhases: {} as Record<string, Record<string, number>>,
+    phases: [],
+    instances: [],
+    bootPhases: {},
     budget,
   };
   if (!options.wait) {
@@ -88,34 +107,71 @@ export async function startGpu(target: GpuTarget, options: StartOptions, deps: D
   }
 
   reporter.line(`Waiting up to ${formatDuration(options.timeoutMs)} for ComfyUI (poll every ${formatDuration(intervalMs)}).`);
-  const poll = { deadline, intervalMs, deps };
-  const timedOut = (phase: Phase, detail: string): OpsError =>
-    new OpsError(
-      `Timed out after ${formatDuration(deps.now() - started)} in phase ${PHASE_LABELS[phase]}: ${detail}. ` +
-        `The fleet keeps its target capacity ${targetCapacity}; ${target.hostLogGroup ? `see the host log group ${target.hostLogGroup}, ` : ''}` +
-        `or stop it with: npm run ops -- gpu stop --env ${target.config.envName}`,
+  const wait = (): Promise<StartResult> => waitUntilReady(target, options, { started, deadline, intervalMs, targetCapacity }, result, deps, reporter);
+  try {
+    if (targetCapacity === fleet.targetCapacity) return await wait();
+    const stop = `npm run ops -- gpu stop --env ${target.config.envName}`;
+    return await stillRunningOf(deps).during(`target capacity of ${target.fleetId} is still ${targetCapacity} (${fleet.targetCapacity} before this start): run ${stop}`, wait);
+  } catch (error) {
+    if (!options.stopOnFailure || !(error instanceof WaitFailure)) throw error;
+    const setBack = await setTargetBack(target, fleet.targetCapacity, launchedBefore, reporter);
+    throw new OpsError(`${error.core} ${setBack}`, error.exitCode);
+  }
+}
+
+interface WaitPlan {
+  readonly started: number;
+  readonly deadline: number;
+  readonly intervalMs: number;
+  readonly targetCapacity: number;
+}
+
+/** The three phases of --wait; a failure is a WaitFailure (exit code of its kind). */
+async function waitUntilReady(
+  target: GpuTarget,
+  options: StartOptions,
+  plan: WaitPlan,
+  result: Omit<StartResult, 'seconds'>,
+  deps: Deps,
+  reporter: Reporter,
+): Promise<StartResult> {
+  const { ec2 } = target.clients;
+  const { started, targetCapacity } = plan;
+  const stopHint = `npm run ops -- gpu stop --env ${target.config.envName}`;
+  const poll = (phase: Phase): Poll => ({
+    deadline: plan.deadline,
+    intervalMs: plan.intervalMs,
+    deps,
+    progress: { label: `[${PHASE_LABELS[phase]}]`, reporter },
+  });
+  const timedOut = (phase: Phase, detail: string): WaitFailure =>
+    new WaitFailure(
+      `Timed out after ${formatDuration(deps.now() - started)} in phase ${PHASE_LABELS[phase]}: ${detail}.`,
+      `The fleet keeps its target capacity ${targetCapacity}; ${target.hostLogGroup ? `see the host log group ${target.hostLogGroup}, ` : ''}` +
+        `or stop it with: ${stopHint}`,
       ExitCode.timeout,
     );
+  const phases: StartResult['phases'] = [];
   let phaseStart = deps.now();
   const finishPhase = (phase: Phase, note: string): void => {
     const ms = deps.now() - phaseStart;
-    result.phases.push({ phase, label: PHASE_LABELS[phase], seconds: seconds(ms) });
+    phases.push({ phase, label: PHASE_LABELS[phase], seconds: seconds(ms) });
     reporter.line(`[${PHASE_LABELS[phase]}] done in ${formatDuration(ms)}: ${note}`);
     phaseStart = deps.now();
   };
 
   // Phase 1: the fleet has got Spot capacity for the whole target.
-  let fulfilled = fleet.fulfilledCapacity;
+  let fulfilled = 0;
   let lastShown = '';
   const capacity = await pollUntil(async () => {
     const now = await describeFleet(ec2, target.fleetId, target.fleetSource);
-    if (isDeadFleet(now)) throw new OpsError(`Spot Fleet ${target.fleetId} became ${now.state} while starting.`, ExitCode.failure);
+    if (isDeadFleet(now)) throw new WaitFailure(`Spot Fleet ${target.fleetId} became ${now.state} while starting.`, '', ExitCode.failure);
     fulfilled = now.fulfilledCapacity;
     const shown = `fulfilled ${fulfilled}/${targetCapacity} (${now.state}${now.activityStatus ? `, ${now.activityStatus}` : ''})`;
     if (shown !== lastShown) reporter.line(`  [${PHASE_LABELS.capacity}] ${shown}`);
     lastShown = shown;
     return fulfilled >= targetCapacity ? { done: true, value: undefined } : { done: false };
-  }, poll);
+  }, poll('capacity'));
   if (!capacity.done) {
     const history = await fleetHistory(ec2, target.fleetId, new Date(started - 60_000));
     const events = !history.available
@@ -123,10 +179,10 @@ export async function startGpu(target: GpuTarget, options: StartOptions, deps: D
       : history.events.length > 0
         ? `fleet history:\n  ${history.events.join('\n  ')}`
         : 'no error or information events in the fleet history';
-    throw new OpsError(
+    throw new WaitFailure(
       `No Spot capacity: the fleet stayed at fulfilled ${fulfilled} of target ${targetCapacity} for ${formatDuration(deps.now() - started)} ` +
-        `(phase ${PHASE_LABELS.capacity} did not finish); ${events}. ` +
-        `Try again later or add instance types to gpu.instanceTypes; the target stays ${targetCapacity} until: npm run ops -- gpu stop --env ${target.config.envName}`,
+        `(phase ${PHASE_LABELS.capacity} did not finish); ${events}. Try again later or add instance types to gpu.instanceTypes;`,
+      `the target stays ${targetCapacity} until: ${stopHint}`,
       ExitCode.noCapacity,
     );
   }
@@ -141,26 +197,61 @@ export async function startGpu(target: GpuTarget, options: StartOptions, deps: D
     lastShown = shown;
     const up = instances.filter((i) => i.state === 'running');
     return up.length > 0 && !instances.some((i) => i.state === 'pending') ? { done: true, value: up } : { done: false };
-  }, poll);
+  }, poll('running'));
   if (!running.done) throw timedOut('running', lastShown);
   const up = running.value;
-  result.instances = up.map((i) => i.instanceId);
+  const instances = up.map((i) => i.instanceId);
   finishPhase('running', up.map((i) => `${i.instanceId} (${i.instanceType}, ${i.availabilityZone ?? '?'})`).join(', '));
 
-  // Phase 3: ComfyUI is ready. The security group admits only the VPS, so by default the box
-  // says so itself: comfyui-ready.service adds `ready` to its boot-phases tag once GET
-  // /system_stats answers there. --comfyui-url probes a URL instead (an SSM port forward).
-  result.comfyUiUrls = options.comfyUiUrl
-    ? [options.comfyUiUrl]
-    : up.flatMap((i) => (i.publicIp ? [comfyUiUrl(i.publicIp, target.comfyUiPort) as string] : []));
-  const ready = options.comfyUiUrl ? await probeUntilReady(options.comfyUiUrl, poll, reporter) : await bootTagsUntilReady(ec2, up, poll, reporter);
-  result.bootPhases = ready.phases;
+  // Phase 3: ComfyUI is ready. It listens on the box's loopback only (the gateway reaches it over
+  // SSH), so by default the box says so itself: comfyui-ready.service adds `ready` to its
+  // boot-phases tag once GET /system_stats answers there. --comfyui-url probes a URL instead
+  // (an SSM port forward, e.g. gpu connect).
+  const ready = options.comfyUiUrl ? await probeUntilReady(options.comfyUiUrl, poll('comfyui'), reporter) : await bootTagsUntilReady(ec2, up, poll('comfyui'), reporter);
   if (!ready.done) throw timedOut('comfyui', ready.last);
   finishPhase('comfyui', options.comfyUiUrl ?? Object.entries(ready.phases).map(([id, p]) => `${id} (${formatBootPhases(p)} after boot)`).join(', '));
 
   const total = deps.now() - started;
-  reporter.line(`ComfyUI is ready after ${formatDuration(total)}${result.comfyUiUrls.length > 0 ? `: ${result.comfyUiUrls.join(', ')}` : ''}`);
-  return { ...result, seconds: seconds(total) };
+  reporter.line(
+    options.comfyUiUrl
+      ? `ComfyUI is ready after ${formatDuration(total)}: ${options.comfyUiUrl}`
+      : `ComfyUI is ready after ${formatDuration(total)}; open it with: npm run ops -- gpu connect --env ${target.config.envName}`,
+  );
+  return { ...result, phases, instances, bootPhases: ready.phases, seconds: seconds(total) };
+}
+
+/**
+ * --stop-on-failure: the target back to what it was before this start (never lower, and left alone
+ * when something else has lowered it since), then the instances this start launched terminated
+ * (as many as exceed that target): on a lower target the fleet itself terminates none. Returns what it did.
+ */
+async function setTargetBack(target: GpuTarget, previous: number, launchedBefore: readonly string[], reporter: Reporter): Promise<string> {
+  const { ec2 } = target.clients;
+  let note: string;
+  try {
+    const now = await describeFleet(ec2, target.fleetId, target.fleetSource);
+    if (isDeadFleet(now)) {
+      note = `--stop-on-failure: Spot Fleet ${target.fleetId} is ${now.state}, nothing to set back.`;
+    } else if (now.targetCapacity <= previous) {
+      note = `--stop-on-failure: the target capacity of ${target.fleetId} is ${now.targetCapacity} already (${previous} before this start), left as is.`;
+    } else {
+      const active = (await fleetInstances(ec2, target.fleetId)).filter(isActiveInstance);
+      // noTermination, as in the template and the idle watcher: this start chooses which boxes go.
+      await ec2.send(
+        new ModifySpotFleetRequestCommand({ SpotFleetRequestId: target.fleetId, TargetCapacity: previous, ExcessCapacityTerminationPolicy: 'noTermination' }),
+      );
+      const launched = active.filter((i) => !launchedBefore.includes(i.instanceId)).map((i) => i.instanceId);
+      const ended = launched.slice(0, Math.max(0, active.length - previous));
+      if (ended.length > 0) await ec2.send(new TerminateInstancesCommand({ InstanceIds: ended }));
+      note =
+        `--stop-on-failure: target capacity of ${target.fleetId} set back to ${previous} (was ${now.targetCapacity})` +
+        `${ended.length > 0 ? `; terminated ${ended.join(', ')}, launched by this start` : ''}.`;
+    }
+  } catch (error) {
+    note = `--stop-on-failure could not set the target back (${(error as Error).message}): run npm run ops -- gpu stop --env ${target.config.envName}`;
+  }
+  reporter.line(note);
+  return note;
 }
 
 /** The month's budget before a raise: refused (exit 5) when spent without override; a budget that cannot be read is a warning. */

@@ -1,10 +1,10 @@
 import { formatBudgetLine } from '../gpu-control/budget';
 import type { BudgetStatus } from '../gpu-control/protocol';
 import { formatBootPhases } from '../gpu-instance-tags';
-import { comfyUiUrl } from './comfyui';
 import type { OpsDeps, Reporter } from './context';
 import { describeFleet, fleetInstances, type FleetInstance } from './fleet';
-import { readGpuBudget } from './gpu-budget';
+import { describeAutoStop, readAutoStop, type AutoStopSetting } from './gpu-autostop';
+import { readGpuBudget, ssmClientOf } from './gpu-budget';
 import type { GpuTarget } from './gpu-target';
 import { lastIdleMinutes } from './idle-metric';
 import { latestSpotPrice } from './spot-price';
@@ -12,9 +12,10 @@ import { stoppedFleetInstances, type StoppedInstance } from './stopped-instances
 import { formatTable } from './table';
 
 export interface GpuInstanceStatus extends FleetInstance {
-  readonly comfyUiUrl: string | null;
   /** Last IdleMinutes the host published in the past 10 minutes (per environment), null if none. */
   readonly idleMinutes: number | null;
+  /** Idle minutes left before the box leaves its fleet (the threshold minus idleMinutes), null when unknown. */
+  readonly autoStopInMinutes: number | null;
   readonly spotPriceUsdPerHour: number | null;
 }
 
@@ -22,6 +23,8 @@ export interface GpuInstanceStatus extends FleetInstance {
 export interface GpuStatus {
   readonly env: string;
   readonly region: string;
+  /** When this status was read (ISO 8601). */
+  readonly observedAt: string;
   readonly stack: string;
   readonly fleetId: string;
   readonly state: string;
@@ -33,6 +36,8 @@ export interface GpuStatus {
   readonly stoppedInstances: StoppedInstance[] | null;
   /** The month's GPU allowance and use, as the control function computes it; null when it could not be read. */
   readonly budget: BudgetStatus | null;
+  /** The idle threshold the boxes apply (`gpu autostop` or gpu.idleMinutes); null when it could not be read. */
+  readonly autoStop: AutoStopSetting | null;
 }
 
 export async function collectGpuStatus(target: GpuTarget, deps: Pick<OpsDeps, 'now'>, reporter: Reporter): Promise<GpuStatus> {
@@ -70,6 +75,13 @@ export async function collectGpuStatus(target: GpuTarget, deps: Pick<OpsDeps, 'n
     reporter.warn(`GPU budget unavailable: ${(error as Error).message}`);
   }
 
+  let autoStop: AutoStopSetting | null = null;
+  try {
+    autoStop = await readAutoStop(target.config, ssmClientOf(target.clients, target.config.region));
+  } catch (error) {
+    reporter.warn(`auto-stop setting unavailable: ${(error as Error).message}`);
+  }
+
   let stopped: StoppedInstance[] | null = null;
   try {
     stopped = await stoppedFleetInstances(ec2, target.fleetId, target.config.region, instances);
@@ -77,9 +89,12 @@ export async function collectGpuStatus(target: GpuTarget, deps: Pick<OpsDeps, 'n
     reporter.warn(`stopped instances unavailable (their volumes may be billing unseen): ${(error as Error).message}`);
   }
 
+  // IdleMinutes is one series per environment (the maximum over its boxes): the most idle box's countdown.
+  const idleOf = (i: FleetInstance): number | null => (i.state === 'running' ? idle : null);
   return {
     env: target.config.envName,
     region: target.config.region,
+    observedAt: new Date(deps.now()).toISOString(),
     stack: target.stackName,
     fleetId: fleet.fleetId,
     state: fleet.state,
@@ -88,12 +103,13 @@ export async function collectGpuStatus(target: GpuTarget, deps: Pick<OpsDeps, 'n
     fulfilledCapacity: fleet.fulfilledCapacity,
     instances: instances.map((i) => ({
       ...i,
-      comfyUiUrl: comfyUiUrl(i.publicIp, target.comfyUiPort),
-      idleMinutes: i.state === 'running' ? idle : null,
+      idleMinutes: idleOf(i),
+      autoStopInMinutes: autoStop && idleOf(i) !== null ? Math.max(0, autoStop.thresholdMinutes - (idleOf(i) as number)) : null,
       spotPriceUsdPerHour: prices.get(`${i.instanceType}@${i.availabilityZone}`) ?? null,
     })),
     stoppedInstances: stopped,
     budget,
+    autoStop,
   };
 }
 
@@ -106,6 +122,7 @@ export function renderGpuStatus(status: GpuStatus): string[] {
     `Spot Fleet   ${status.fleetId} ${status.state}${activity}`,
     `Capacity     target ${status.targetCapacity}, fulfilled ${status.fulfilledCapacity}`,
     ...(status.budget ? [formatBudgetLine(status.budget)] : []),
+    ...(status.autoStop ? [autoStopLine(status.autoStop)] : []),
     '',
   ];
   if (status.instances.length === 0) {
@@ -129,14 +146,18 @@ function instanceRows(status: GpuStatus): string[] {
     i.launchTime ? i.launchTime.replace('T', ' ').replace(/\.\d+Z$|Z$/, 'Z') : '-',
     dash(i.publicIp),
     dash(i.publicDns),
-    dash(i.comfyUiUrl),
     dash(i.idleMinutes),
+    i.autoStopInMinutes === null ? '-' : `in ${i.autoStopInMinutes} min`,
     i.spotPriceUsdPerHour === null ? '-' : `$${i.spotPriceUsdPerHour.toFixed(4)}`,
   ]);
-  const table = formatTable(['INSTANCE', 'TYPE', 'AZ', 'STATE', 'LAUNCHED', 'PUBLIC IP', 'PUBLIC DNS', 'COMFYUI', 'IDLE MIN', 'SPOT/H'], rows);
+  const table = formatTable(['INSTANCE', 'TYPE', 'AZ', 'STATE', 'LAUNCHED', 'PUBLIC IP', 'PUBLIC DNS', 'IDLE MIN', 'AUTO-STOP', 'SPOT/H'], rows);
   // What each box reported of its boot (its comfyui:boot tag): where a slow wake spent its time.
   const boots = status.instances.map((i) => `${i.instanceId} boot: ${i.bootPhases ? `${formatBootPhases(i.bootPhases)} after kernel boot` : 'no phase reported yet'}`);
   return [...table, ...boots];
+}
+
+function autoStopLine(setting: AutoStopSetting): string {
+  return `Auto-stop    after ${describeAutoStop(setting)}; change it with gpu autostop${setting.note ? ` (${setting.note})` : ''}`;
 }
 
 /** Stopped instances keep billing for their volumes and nothing removes them: always shown, with what they cost. */

@@ -3,6 +3,7 @@ import type { OpsDeps, Reporter } from './context';
 import { ExitCode, OpsError } from './errors';
 import { describeFleet, describeInstances, fleetInstances, isActiveInstance, stopWholeFleet, type FleetInstance } from './fleet';
 import type { GpuTarget } from './gpu-target';
+import { stillRunningOf } from './interrupt';
 import { formatDuration, pollIntervalMs, pollUntil } from './wait';
 
 /** The `gpu stop --json` document. */
@@ -15,7 +16,7 @@ export interface StopResult {
   readonly seconds: number;
 }
 
-type Deps = Pick<OpsDeps, 'sleep' | 'now' | 'env'>;
+type Deps = Pick<OpsDeps, 'sleep' | 'now' | 'env' | 'stillRunning'>;
 
 /**
  * Waits until the fleet lists no active instance and none of `known` still runs
@@ -43,7 +44,7 @@ export async function waitForNoActiveInstances(
       lastShown = shown;
       return remaining.length === 0 ? { done: true, value: undefined } : { done: false };
     },
-    { deadline: deps.now() + timeoutMs, intervalMs: pollIntervalMs(deps.env), deps },
+    { deadline: deps.now() + timeoutMs, intervalMs: pollIntervalMs(deps.env), deps, progress: { label: '[instances terminating]', reporter } },
   );
   return result.done ? [] : remaining;
 }
@@ -60,7 +61,10 @@ export async function stopGpu(target: GpuTarget, timeoutMs: number, deps: Deps, 
     reporter.line(`Target capacity of ${target.fleetId} is already 0.`);
   }
   if (before.length > 0) reporter.line(`Waiting for ${before.length} instance(s) to terminate: ${before.join(', ')}`);
-  const left = await waitForNoActiveInstances(ec2, target.fleetId, before, timeoutMs, deps, reporter);
+  const left = await stillRunningOf(deps).during(
+    `target capacity of ${target.fleetId} is 0 and ${before.join(', ') || 'no instance'} terminating (EC2 finishes it): check with npm run ops -- gpu status --env ${target.config.envName}`,
+    () => waitForNoActiveInstances(ec2, target.fleetId, before, timeoutMs, deps, reporter),
+  );
   const elapsed = deps.now() - started;
   if (left.length > 0) {
     throw new OpsError(

@@ -7,6 +7,7 @@ import type { OpsDeps, Reporter } from './context';
 import { ExitCode, OpsError, toOpsError } from './errors';
 import { describeFleet, fleetInstances, isActiveInstance, isDeadFleet, stopWholeFleet } from './fleet';
 import { waitForNoActiveInstances } from './gpu-stop';
+import { stillRunningOf } from './interrupt';
 import { describeStack, TEARDOWN_ORDER, type DeployedStack, type StackPart } from './stack-outputs';
 import { formatDuration } from './wait';
 
@@ -17,6 +18,8 @@ export interface TeardownOptions {
   readonly allowProd: boolean;
   /** Longest wait for the GPU instances to terminate before cdk runs. */
   readonly drainTimeoutMs: number;
+  /** Print the plan only: no confirmation, no GPU scaling, no cdk (allowed in prod without allowProd). */
+  readonly dryRun?: boolean;
 }
 
 /** The `teardown --json` document. */
@@ -29,6 +32,8 @@ export interface TeardownReport {
   /** `resources`: what stays of the deleted stacks (retain environments), as `<stack>: <what>`. */
   readonly keep: { stacks: string[]; buckets: string[]; resources: string[] };
   readonly notDeployed: string[];
+  /** Only the plan was printed; nothing was asked, scaled or destroyed. */
+  readonly dryRun: boolean;
   confirmed: boolean;
   fleetScaledToZero: boolean;
   cdk: CdkRun | null;
@@ -37,7 +42,7 @@ export interface TeardownReport {
   error: string | null;
 }
 
-type Deps = Pick<OpsDeps, 'input' | 'env' | 'sleep' | 'now'>;
+type Deps = Pick<OpsDeps, 'input' | 'env' | 'sleep' | 'now' | 'stillRunning'>;
 
 /**
  * What a `retain` environment keeps of the stacks its teardown deletes: the resources whose
@@ -67,6 +72,7 @@ const refused = (message: string): OpsError => new OpsError(`${message} Nothing 
 
 /** Refuses before any AWS call when the flags do not allow this environment to go. */
 export function checkTeardownAllowed(config: EnvironmentConfig, options: TeardownOptions, input: Deps['input']): void {
+  if (options.dryRun) return; // changes nothing, so nothing to refuse or confirm
   const env = config.envName;
   if (isProductionLike(config)) {
     if (!options.allowProd) {
@@ -117,6 +123,7 @@ export async function teardown(
       resources: retain ? deleteParts.flatMap((p) => Object.values(RETAINED_OF_DELETED_STACKS[p]).map((what) => `${stackName(config, p)}: ${what}`)) : [],
     },
     notDeployed: TEARDOWN_ORDER.filter((p) => !existing.has(p)).map((p) => stackName(config, p)),
+    dryRun: options.dryRun === true,
     confirmed: false,
     fleetScaledToZero: false,
     cdk: null,
@@ -125,6 +132,10 @@ export async function teardown(
     error: null,
   };
   printPlan(report, existing.has('Gpu'), reporter);
+  if (report.dryRun) {
+    reporter.line('dry run: nothing changed');
+    return report;
+  }
 
   if (report.delete.stacks.length === 0) {
     reporter.line(`Nothing to tear down in ${env}.`);
@@ -179,7 +190,10 @@ async function scaleFleetToZero(gpu: DeployedStack, clients: AwsClients, timeout
     const before = (await fleetInstances(clients.ec2, fleetId)).filter(isActiveInstance).map((i) => i.instanceId);
     await stopWholeFleet(clients.ec2, fleet, before);
     reporter.line(`Scaled Spot Fleet ${fleetId} to 0 (was ${fleet.targetCapacity}).`);
-    const left = await waitForNoActiveInstances(clients.ec2, fleetId, before, timeoutMs, deps, reporter);
+    const left = await stillRunningOf(deps).during(
+      `Spot Fleet ${fleetId} is scaled to 0 and its instances are terminating; no stack was destroyed yet: run the teardown again`,
+      () => waitForNoActiveInstances(clients.ec2, fleetId, before, timeoutMs, deps, reporter),
+    );
     if (left.length > 0) {
       reporter.warn(`instances still terminating after ${formatDuration(deps.now() - started)}: ${left.map((i) => i.instanceId).join(', ')}; continuing.`);
     } else if (before.length > 0) {

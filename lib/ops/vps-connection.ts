@@ -1,16 +1,15 @@
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { utils as sshUtils } from 'ssh2';
 import { loadEnvironment, type EnvironmentConfig } from '../config/load';
 import type { DeployTarget, SshConnection } from '../vps/deployer-types';
 import type { OpsDeps } from './context';
 import { ExitCode, OpsError, toOpsError } from './errors';
+import { sshIdentities, type SshAuth, type SshIdentity } from './ssh-identity';
 
 /**
  * How the `vps` commands reach the VPS: host, port, user and the pinned host key
  * come from the environment's config only (no --host/--port override, so the
  * pin cannot be sidestepped); authentication is the operator's own key file or
- * ssh-agent.
+ * ssh-agent (ssh-identity.ts).
  */
 
 /** The environment through the deps seam (tests) or loadEnvironment; config errors exit 64. */
@@ -45,48 +44,23 @@ export function pinnedFingerprint(config: EnvironmentConfig): string {
   return pinned;
 }
 
-export interface SshAuth {
-  /** `--identity`: a private key file (unencrypted; use the agent for a passphrase-protected key). */
-  readonly identity?: string;
+export type { SshAuth } from './ssh-identity';
+
+/** How to reach the VPS: where, as whom and the pin (one SshConnection per identity, tried in turn). */
+export interface VpsLogin {
+  readonly connection: Omit<SshConnection, 'privateKey' | 'agent'>;
+  readonly identities: readonly SshIdentity[];
 }
 
-/** The operator's credentials: the --identity key, else the ssh-agent of SSH_AUTH_SOCK. Never echoes key material. */
-export function sshCredentials(auth: SshAuth, env: NodeJS.ProcessEnv): Pick<SshConnection, 'privateKey' | 'agent'> {
-  if (auth.identity) {
-    let key: Buffer;
-    try {
-      key = fs.readFileSync(auth.identity);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-      throw new OpsError(`--identity ${auth.identity}: cannot read the file (${code}).`, ExitCode.usage);
-    }
-    const parsed = sshUtils.parseKey(key);
-    if (parsed instanceof Error) {
-      // Never include the file's content (or ssh2's view of it) in the message.
-      throw new OpsError(
-        /encrypted|passphrase/i.test(parsed.message)
-          ? `--identity ${auth.identity} is passphrase-protected: add it to your ssh-agent (ssh-add ${auth.identity}) and run without --identity.`
-          : `--identity ${auth.identity} is not an OpenSSH or PEM private key (${parsed.message}).`,
-        ExitCode.usage,
-      );
-    }
-    if (!parsed.isPrivateKey()) {
-      throw new OpsError(`--identity ${auth.identity} holds a public key: pass the private key file (the one without .pub).`, ExitCode.usage);
-    }
-    return { privateKey: key };
-  }
-  const agent = env.SSH_AUTH_SOCK;
-  if (agent) return { agent };
-  throw new OpsError(
-    'No SSH credentials: pass --identity <private key file>, or start ssh-agent and add your key (eval "$(ssh-agent)"; ssh-add), so SSH_AUTH_SOCK is set.',
-    ExitCode.noCredentials,
-  );
-}
-
-/** Connection to the VPS as `username` (default the deploy user), pinned to the configured fingerprint. */
-export function vpsConnection(config: EnvironmentConfig, auth: SshAuth, env: NodeJS.ProcessEnv, username = config.vps.deployUser): SshConnection {
+/**
+ * The login as `username` (default the deploy user), pinned to the configured fingerprint, with
+ * the operator's credentials (see ssh-identity.ts); unusable default key files go to `warn`.
+ */
+export function vpsLogin(config: EnvironmentConfig, auth: SshAuth, env: NodeJS.ProcessEnv, warn: (text: string) => void, username = config.vps.deployUser): VpsLogin {
   const hostKeySha256 = pinnedFingerprint(config);
-  return { host: config.vps.host, port: config.vps.sshPort, username, hostKeySha256, ...sshCredentials(auth, env) };
+  const { identities, warnings } = sshIdentities(auth, env);
+  for (const warning of warnings) warn(warning);
+  return { connection: { host: config.vps.host, port: config.vps.sshPort, username, hostKeySha256 }, identities };
 }
 
 /** Where the environment lives on the VPS, as the custom resource addresses it. */

@@ -5,10 +5,10 @@ import type { EnvironmentConfig } from '../config/load';
 import { COMPOSE_DIR } from '../vps/bundle';
 import { withSession } from '../vps/deployer';
 import { sq } from '../vps/deployer-input';
-import type { SshConnection } from '../vps/deployer-types';
 import type { Reporter } from './context';
 import { ExitCode, OpsError } from './errors';
-import { deployerCall } from './vps-errors';
+import type { VpsLogin } from './vps-connection';
+import { loginCall } from './vps-errors';
 
 /** The script `vps provision` uploads unless --script names another one. */
 export const DEFAULT_PROVISION_SCRIPT = path.join(COMPOSE_DIR, 'provision.sh');
@@ -68,7 +68,8 @@ export function provisionAppDir(config: EnvironmentConfig): string {
  * with bash as the connection's user (root for a fresh VPS) with the public keys
  * on stdin, streams its output, and removes the temp dir again.
  */
-export async function provisionVps(config: EnvironmentConfig, connection: SshConnection, options: ProvisionOptions, reporter: Reporter): Promise<void> {
+export async function provisionVps(config: EnvironmentConfig, login: VpsLogin, options: ProvisionOptions, reporter: Reporter): Promise<void> {
+  const { connection } = login;
   const script = readLocal(options.scriptFile, '--script');
   const keys = readPublicKeys(options.publicKeyFile);
   const appDir = provisionAppDir(config);
@@ -77,8 +78,8 @@ export async function provisionVps(config: EnvironmentConfig, connection: SshCon
   reporter.line(`  deploy user ${config.vps.deployUser}, app dir ${appDir}, SSH port ${config.vps.sshPort} kept open`);
   for (const key of keys.described) reporter.line(`  authorizes ${key}`);
 
-  const code = await deployerCall('vps provision', () =>
-    withSession(connection, async (session) => {
+  const code = await loginCall('vps provision', login, (authenticated) =>
+    withSession(authenticated, async (session) => {
       const made = await session.run('umask 077 && mktemp -d "${TMPDIR:-/tmp}/aiassets-provision.XXXXXXXX"', { timeoutMs: 30_000 });
       const dir = made.stdout.trim();
       if (made.code !== 0 || !REMOTE_TEMP.test(dir)) {
@@ -96,6 +97,7 @@ export async function provisionVps(config: EnvironmentConfig, connection: SshCon
         await session.run(`rm -rf -- ${sq(dir)}`, { timeoutMs: 30_000 }).catch(() => reporter.warn(`could not remove ${dir} on ${where}`));
       }
     }),
+    config.envName,
   );
   if (code !== 0) throw new OpsError(`provision script exited ${code} on ${where}: see its output above.`);
   reporter.line(`Provisioned ${where}: ${config.vps.deployUser} can now deploy (npm run ops -- vps deploy --env ${config.envName}).`);

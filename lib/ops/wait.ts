@@ -1,5 +1,5 @@
 import { ExitCode, OpsError } from './errors';
-import type { OpsDeps } from './context';
+import type { OpsDeps, Reporter } from './context';
 
 /** Default pause between two polls; OPS_POLL_INTERVAL_MS overrides it (tests use ~100 ms). */
 const DEFAULT_POLL_INTERVAL_MS = 5_000;
@@ -21,6 +21,14 @@ export interface PollOptions {
   readonly deadline: number;
   readonly intervalMs: number;
   readonly deps: Pick<OpsDeps, 'sleep' | 'now'>;
+  /** On a terminal, a status line rewritten after each poll: what is awaited, for how long so far. */
+  readonly progress?: PollProgress;
+}
+
+export interface PollProgress {
+  /** What is awaited, e.g. `[1/3 fleet capacity]`. */
+  readonly label: string;
+  readonly reporter: Pick<Reporter, 'status' | 'clearStatus'>;
 }
 
 /**
@@ -28,16 +36,22 @@ export interface PollOptions {
  * by the deadline and by an iteration cap derived from it (a stuck clock cannot loop forever).
  */
 export async function pollUntil<T>(check: () => Promise<PollResult<T>>, options: PollOptions): Promise<PollResult<T>> {
-  const { deadline, intervalMs, deps } = options;
-  const maxChecks = Math.ceil(Math.max(0, deadline - deps.now()) / intervalMs) + 2;
-  for (let i = 0; i < maxChecks; i++) {
-    const result = await check();
-    if (result.done) return result;
-    const left = deadline - deps.now();
-    if (left <= 0) break;
-    await deps.sleep(Math.min(intervalMs, left));
+  const { deadline, intervalMs, deps, progress } = options;
+  const started = deps.now();
+  const maxChecks = Math.ceil(Math.max(0, deadline - started) / intervalMs) + 2;
+  try {
+    for (let i = 0; i < maxChecks; i++) {
+      const result = await check();
+      if (result.done) return result;
+      const left = deadline - deps.now();
+      if (left <= 0) break;
+      progress?.reporter.status(`${progress.label} waiting ${formatDuration(deps.now() - started)}, gives up in ${formatDuration(left)}`);
+      await deps.sleep(Math.min(intervalMs, left));
+    }
+    return { done: false };
+  } finally {
+    progress?.reporter.clearStatus();
   }
-  return { done: false };
 }
 
 /** `12.3 s`, `4 min 05 s`. */

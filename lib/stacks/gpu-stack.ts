@@ -6,6 +6,7 @@ import { assetBucketName } from '../asset-bucket';
 import { ComfyUiLaunchTemplate } from '../comfyui-launch-template';
 import type { EnvironmentConfig } from '../config/load';
 import type { GpuAllowance } from '../cost/gpu-allowance';
+import { GpuAutoStopSetting } from '../gpu-auto-stop-setting';
 import { GpuBootstrap } from '../gpu-bootstrap';
 import { GpuControl } from '../gpu-control';
 import { GpuInstanceRole } from '../gpu-instance-role';
@@ -61,6 +62,7 @@ export class GpuStack extends Stack {
         LOG_GROUP: `/${appName.toLowerCase()}/${envName}/gpu`,
         OUTPUT_SYNC_MINUTES: String(OUTPUT_SYNC_MINUTES),
         LINK_KEY_PARAMETER: this.instanceRole.allowLinkKeyRead(config),
+        AUTO_STOP_PARAMETER: new GpuAutoStopSetting(this, 'AutoStop', { names: config, instanceRole: this.instanceRole }).parameterName,
       },
     });
     this.instanceRole.allowBootstrapDownload(this.bootstrap.scripts, this.bootstrap.imageContext);

@@ -1,5 +1,5 @@
 import { StringDecoder } from 'node:string_decoder';
-import { Client, type SFTPWrapper } from 'ssh2';
+import { Client, type ClientChannel, type SFTPWrapper } from 'ssh2';
 import { sq } from './deployer-input';
 import { fingerprintFromSha256Hex, HOST_KEY_FAMILIES, serverHostKeys } from './deployer-host-key';
 import { DeployError, type SshConnection } from './deployer-types';
@@ -139,16 +139,20 @@ async function hostKeyMismatch(conn: SshConnection, expected: string, received: 
 }
 
 /** Splits a byte stream into lines (a line may arrive across chunks). */
-class LineSplitter {
+export class LineSplitter {
   private readonly decoder = new StringDecoder('utf8');
   private partial = '';
   text = '';
 
-  constructor(private readonly onLine?: (line: string) => void) {}
+  /** `keepText` false: only `onLine` sees the output (a follow that streams for hours keeps nothing). */
+  constructor(
+    private readonly onLine?: (line: string) => void,
+    private readonly keepText = true,
+  ) {}
 
   push(chunk: Buffer): void {
     const s = this.decoder.write(chunk);
-    this.text += s;
+    if (this.keepText) this.text += s;
     if (!this.onLine) return;
     const parts = (this.partial + s).split('\n');
     this.partial = parts.pop() ?? '';
@@ -157,7 +161,7 @@ class LineSplitter {
 
   end(): void {
     const rest = this.decoder.end();
-    this.text += rest;
+    if (this.keepText) this.text += rest;
     const last = this.partial + rest;
     if (this.onLine && last) this.onLine(last);
     this.partial = '';
@@ -184,8 +188,21 @@ export class SshSession {
     return this.lostReason !== undefined;
   }
 
+  /** Listeners told once when the connection goes (for channels that outlive one bounded operation). */
+  private readonly lostListeners = new Set<(reason: string) => void>();
+
+  /** Calls `listener` once with the reason when the connection is lost; returns its remover. */
+  onLost(listener: (reason: string) => void): () => void {
+    this.lostListeners.add(listener);
+    return () => this.lostListeners.delete(listener);
+  }
+
   private lose(reason: string): void {
-    this.lostReason ??= reason;
+    if (this.lostReason === undefined) {
+      this.lostReason = reason;
+      for (const listener of [...this.lostListeners]) listener(reason);
+      this.lostListeners.clear();
+    }
     const err = this.lostError();
     for (const reject of [...this.pending]) reject(err);
     this.pending.clear();
@@ -264,6 +281,19 @@ export class SshSession {
         stream.end(opts.stdin);
       });
     });
+  }
+
+  /**
+   * Starts a script on a channel of its own and hands the channel over unbounded, for output
+   * that streams until the caller closes it (a log follow); only starting it is bounded. A lost
+   * connection shows as the channel's close without an exit status (and through onLost).
+   */
+  openChannel(script: string): Promise<ClientChannel> {
+    return this.bounded<ClientChannel>('starting a remote command', DEFAULT_RUN_TIMEOUT_MS, (resolve, reject) =>
+      this.client.exec(`exec sh -c ${sq(script)}`, (err, channel) =>
+        err ? reject(new DeployError('SSH_FAILED', `could not start a remote command on ${this.where}: ${err.message}`)) : resolve(channel),
+      ),
+    );
   }
 
   private sftp(): Promise<SFTPWrapper> {

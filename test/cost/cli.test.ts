@@ -1,50 +1,15 @@
-import { Command } from 'commander';
 import { envWithoutAws, ISOLATED_AWS_ENV, runTsx } from '../support/child';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ENVIRONMENT_NAMES } from '../../lib/config/environments';
 import { loadEnvironment } from '../../lib/config/load';
-import { estimateEnvironment, type CostEstimate } from '../../lib/cost/estimate';
-import { registerCostCommands } from '../../lib/ops/commands/cost';
+import { estimateEnvironment } from '../../lib/cost/estimate';
 import { OpsError } from '../../lib/ops/errors';
 import { synthesized, tempDir } from '../support/synth';
-
-const FIXTURE_DIR = path.join(__dirname, 'fixtures', 'small-env');
-
-/** Runs `cost ...` in-process and captures what it writes. */
-async function cost(args: string[]): Promise<{ stdout: string; stderr: string; error?: unknown }> {
-  let stdout = '';
-  let stderr = '';
-  const program = new Command('cost-tool').exitOverride().configureOutput({ writeOut: (t) => (stdout += t), writeErr: (t) => (stderr += t) });
-  registerCostCommands(program, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {} });
-  try {
-    await program.parseAsync(args, { from: 'user' });
-    return { stdout, stderr };
-  } catch (error) {
-    return { stdout, stderr, error };
-  }
-}
+import { fixtureCdkOut } from './fixture-cdk-out';
+import { cost, type EstimateJson } from './run-cost';
 
 /** `tsx bin/ops.ts <args>` as a child process with no credentials and no reachable AWS endpoint: estimate is offline. */
 function child(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return runTsx('bin/ops.ts', args, { env: { ...envWithoutAws(), ...ISOLATED_AWS_ENV } });
-}
-
-/** A cloud assembly folder per environment (<dir>/<env>/manifest.json) built from the fixture templates. */
-function fixtureCdkOut(): string {
-  const dir = tempDir('cdk-out-');
-  for (const env of ENVIRONMENT_NAMES) {
-    const envDir = path.join(dir, env);
-    fs.mkdirSync(envDir);
-    const artifacts: Record<string, unknown> = {};
-    for (const file of fs.readdirSync(FIXTURE_DIR)) {
-      const stack = file.replace('Fx-fx-', `AiAssets-${env}-`).replace('.template.json', '');
-      fs.copyFileSync(path.join(FIXTURE_DIR, file), path.join(envDir, `${stack}.template.json`));
-      artifacts[stack] = { type: 'aws:cloudformation:stack', displayName: stack, properties: { templateFile: `${stack}.template.json` } };
-    }
-    fs.writeFileSync(path.join(envDir, 'manifest.json'), JSON.stringify({ version: '1', artifacts }));
-  }
-  return dir;
 }
 
 describe('cost estimate (CLI)', () => {
@@ -56,20 +21,24 @@ describe('cost estimate (CLI)', () => {
     ]);
     expect(json.stderr).toBe('');
     expect(json.code).toBe(0);
-    const estimates = JSON.parse(json.stdout) as CostEstimate[];
+    const { environments: estimates, accounts } = JSON.parse(json.stdout) as EstimateJson;
     const inProcess = estimateEnvironment(loadEnvironment('dev'), dev.templates);
     expect(estimates).toHaveLength(1);
+    // One environment: its account total is its own total.
+    expect(accounts).toMatchObject([{ account: null, environments: ['dev'], totalUsd: estimates[0].totalUsd, sharedFreeTierUsd: 0 }]);
     expect(estimates[0].totalUsd).toBe(Math.round(inProcess.totalUsd * 100) / 100); // the JSON carries cents
     expect(estimates[0].lines.map((l) => l.item)).toEqual(inProcess.lines.map((l) => l.item));
     expect(markdown.code).toBe(0);
     expect(markdown.stdout).toMatch(/^#### Estimated monthly cost of dev \(us-east-1\): \$\d+\.\d\d, /);
     expect(markdown.stdout).toContain('| item | quantity | unit | unit price | USD/month | basis |');
+    // The README's table: one environment's markdown is the estimate alone, no account section.
+    expect(markdown.stdout).not.toContain('Account total');
   });
 
   it('without --env it estimates every environment; --cdk-out reads <dir>/<env>', async () => {
     const run = await cost(['cost', 'estimate', '--cdk-out', fixtureCdkOut(), '--json']);
     expect(run.error).toBeUndefined();
-    const estimates = JSON.parse(run.stdout) as CostEstimate[];
+    const estimates = (JSON.parse(run.stdout) as EstimateJson).environments;
     expect(estimates.map((e) => e.envName)).toEqual(['dev', 'staging', 'prod']);
     // Same templates, same default profile: the same total for each.
     expect(new Set(estimates.map((e) => e.totalUsd.toFixed(6))).size).toBe(1);
@@ -81,14 +50,17 @@ describe('cost estimate (CLI)', () => {
     expect(run.stdout).toContain('"unitPriceUsd": 0.1766');
 
     const noFree = await cost(['cost', 'estimate', '--env', 'prod', '--cdk-out', fixtureCdkOut(), '--no-free-tier', '--json']);
-    const [prod] = JSON.parse(noFree.stdout) as CostEstimate[];
+    const [prod] = (JSON.parse(noFree.stdout) as EstimateJson).environments;
     expect(prod.freeTierApplied).toBe(false);
     expect(prod.totalUsd).toBeGreaterThan(estimates[2].totalUsd);
   });
 
-  it('synthesizes in-process when there is no --cdk-out (staging: two fleet types, the cheaper one priced)', async () => {
-    const run = await cost(['cost', 'estimate', '--env', 'staging']);
+  it('synthesizes in-process when there is no --cdk-out (staging: two fleet types, the cheaper one priced), saying so on stderr', async () => {
+    const clock = [1_000, 5_200];
+    const run = await cost(['cost', 'estimate', '--env', 'staging'], { now: () => clock.shift() ?? 5_200 });
     expect(run.error).toBeUndefined();
+    expect(run.stderr.split('\n')[0]).toBe('synthesizing staging (1/1)… 4.2 s');
+    expect(run.stdout).not.toContain('synthesizing');
     expect(run.stdout.split('\n')[0]).toMatch(/^Estimated monthly cost of staging \(us-east-1\): \$\d+\.\d\d/);
     expect(run.stdout).toMatch(/EC2 Spot GPU \(g4dn\.xlarge\).*g4dn\.xlarge \$0\.1766 \(on-demand \$0\.526\), g5\.xlarge \$0\.3939/);
     expect(run.stdout).toMatch(/^total\s+\$\d+\.\d\d$/m);
@@ -105,5 +77,8 @@ describe('cost estimate (CLI)', () => {
     expect((absent.error as OpsError).exitCode).toBe(64);
     const unknown = await cost(['cost', 'estimate', '--env', 'qa']);
     expect(unknown.stderr).toContain("error: option '--env <name>' argument 'qa' is invalid. allowed: dev, staging, prod.");
+    const inList = await cost(['cost', 'estimate', '--env', 'dev,qa,stage']);
+    expect(inList.stderr).toContain(`error: option '--env <name>' argument 'dev,qa,stage' is invalid. "qa", "stage" are not environments; allowed: dev, staging, prod.`);
+    expect(inList.stdout).toBe('');
   });
 });

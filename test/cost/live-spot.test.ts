@@ -1,10 +1,10 @@
 import type { EC2Client } from '@aws-sdk/client-ec2';
-import type { CostEstimate } from '../../lib/cost/estimate';
 import { liveSpotPrices } from '../../lib/cost/live-spot-prices';
 import { currentSpotPrices } from '../../lib/ops/spot-price';
 import { useMoto } from '../support/moto';
 import { synthesized } from '../support/synth';
 import { cliEnv, motoClients, patchEc2, runOps } from '../ops/fixtures';
+import type { EstimateJson } from './run-cost';
 
 // moto answers DescribeSpotPriceHistory with $0.00001 for every AZ that offers the type
 // (us-east-1a, b, c, d and f for g4dn.xlarge in its offering data).
@@ -59,7 +59,7 @@ describe('live Spot prices for the estimate, against moto', () => {
     const run = await runOps(['cost', 'estimate', '--env', 'dev', '--cdk-out', dev.outdir, '--live-spot-prices', '--json'], cliEnv(moto().endpoint, { OPS_COST_TODAY: TODAY }));
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
-    const [estimate] = JSON.parse(run.stdout) as CostEstimate[];
+    const [estimate] = (JSON.parse(run.stdout) as EstimateJson).environments;
     expect(estimate.lines[0]).toMatchObject({ item: 'EC2 Spot GPU (g4dn.xlarge)', unitPriceUsd: expect.closeTo(MOTO_SPOT_USD, 12), asOf: TODAY });
     expect(estimate.givenSpotPrice).toEqual({ source: expect.stringMatching(/^DescribeSpotPriceHistory in us-east-1 /), asOf: TODAY });
     // A near-free GPU: the budget holds all day.

@@ -12,6 +12,9 @@ import {
   RunInstancesCommand,
   StopInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
+import { loadEnvironment } from '../../lib/config/load';
+import { autoStopParameterName } from '../../lib/gpu-auto-stop-names';
 import { runCli } from '../../lib/ops/cli';
 import type { GpuStatus } from '../../lib/ops/gpu-status';
 import type { StartResult } from '../../lib/ops/gpu-start';
@@ -31,13 +34,29 @@ import {
 // The gpu commands against a real EC2/CloudFormation/CloudWatch API (moto on loopback).
 const moto = useMoto();
 
-/** The fixture's stacks, the Gpu stack with the budget outputs it has since the budget guard ($30 allowance). */
+/** The SSM parameter `gpu autostop` writes, as the Gpu stack creates it (lib/gpu-auto-stop-setting.ts). */
+const AUTO_STOP = autoStopParameterName({ appName: 'AiAssets', envName: 'dev' });
+const setAutoStop = (value: string): Promise<unknown> =>
+  new SSMClient({ endpoint: moto().endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } }).send(
+    new PutParameterCommand({ Name: AUTO_STOP, Value: value, Type: 'String', Overwrite: true }),
+  );
+
+/** The fixture's stacks, the Gpu stack with the budget outputs it has since the budget guard ($30 allowance) and its auto-stop parameter. */
 async function deployEnvironment(...args: Parameters<typeof deployFixture>): ReturnType<typeof deployFixture> {
   const deployed = await deployFixture(...args);
   const gpu = deployed.stacks.find((s) => s.endsWith('-Gpu'));
-  if (gpu) await addBudgetOutputs(args[0].cloudFormation, gpu);
+  if (gpu) {
+    await addBudgetOutputs(args[0].cloudFormation, gpu);
+    await setAutoStop('default');
+  }
   return deployed;
 }
+
+/** dev with room for two instances (its gpu.maxInstances is 1). */
+const twoInstances = (name: string) => {
+  const config = loadEnvironment(name);
+  return { ...config, gpu: { ...config.gpu, maxInstances: 2 } };
+};
 let stub: ComfyStub | undefined;
 
 afterEach(async () => {
@@ -73,6 +92,7 @@ describe('gpu status', () => {
     expect(JSON.parse(json.stdout())).toEqual({
       env: 'dev',
       region: 'us-east-1',
+      observedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
       stack: 'AiAssets-dev-Gpu',
       fleetId,
       state: 'active',
@@ -82,12 +102,15 @@ describe('gpu status', () => {
       instances: [],
       stoppedInstances: [],
       budget: { month: new Date().toISOString().slice(0, 7), allowanceUsd: 30, usedUsd: 0, leftUsd: 30, hoursLeft: 169.8, spent: false, overridden: false },
+      autoStop: { parameter: AUTO_STOP, value: 'default', thresholdMinutes: 5, source: 'gpu.idleMinutes', note: null },
     });
+    expect(table.stdout).toContain('Auto-stop    after 5 idle minutes (gpu.idleMinutes); change it with gpu autostop\n');
   });
 
-  test('one running instance: type, AZ, launch time, idle minutes, Spot price and the boot phases the box reported', async () => {
+  test('one running instance: type, AZ, launch time, idle minutes, the auto-stop countdown, Spot price and the boot phases the box reported', async () => {
     const clients = motoClients(moto().endpoint);
     const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 1 });
+    await setAutoStop('20');
     await clients.cloudWatch.send(
       new PutMetricDataCommand({
         Namespace: 'AiAssets/Gpu',
@@ -115,11 +138,12 @@ describe('gpu status', () => {
       availabilityZone: 'us-east-1a',
       state: 'running',
       idleMinutes: 7,
-      // moto gives Spot Fleet instances no public address, hence no ComfyUI URL.
+      // 20 idle minutes (gpu autostop) minus the 7 the box reported.
+      autoStopInMinutes: 13,
       publicIp: null,
-      comfyUiUrl: null,
       bootPhases: { bootstrap: 88, models: 190, image: 151 },
     });
+    expect(status.autoStop).toEqual({ parameter: AUTO_STOP, value: '20', thresholdMinutes: 20, source: 'parameter', note: null });
     expect(Date.parse(instance.launchTime!)).toBeGreaterThan(Date.now() - 10 * 60_000);
     // moto prices every Spot pool at $0.00001.
     expect(instance.spotPriceUsdPerHour).toBe(0.00001);
@@ -127,21 +151,35 @@ describe('gpu status', () => {
     const table = inProcessDeps(clients, env());
     expect(await runCli(['gpu', 'status', '--env', 'dev'], table.deps)).toBe(0);
     const row = table.stdout().split('\n').find((l) => l.startsWith(instanceId));
-    expect(row).toMatch(new RegExp(`^${instanceId}\\s+g4dn\\.xlarge\\s+us-east-1a\\s+running\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ\\s+-\\s+-\\s+-\\s+7\\s+\\$\\d+\\.\\d{4}$`));
+    expect(row).toMatch(new RegExp(`^${instanceId}\\s+g4dn\\.xlarge\\s+us-east-1a\\s+running\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\dZ\\s+-\\s+-\\s+7\\s+in 13 min\\s+\\$\\d+\\.\\d{4}$`));
+    expect(table.stdout()).toContain('Auto-stop    after 20 idle minutes (set by gpu autostop); change it with gpu autostop\n');
     // Boot order, whatever order the box wrote them in.
     expect(table.stdout()).toContain(`${instanceId} boot: bootstrap 88 s, image 151 s, models 190 s after kernel boot\n`);
   });
 
-  test('an instance with a public IP gets its ComfyUI URL from the ComfyUiPort output', async () => {
+  test('an instance with a public IP shows it, but no ComfyUI URL: ComfyUI listens on the box\'s loopback (gpu connect reaches it)', async () => {
     const clients = motoClients(moto().endpoint);
     await deployEnvironment(clients, 'dev', { capacity: 1 });
     patchEc2(clients.ec2, { publicIp: '203.0.113.7' });
     const run = inProcessDeps(clients, env());
 
     expect(await runCli(['gpu', 'status', '--env', 'dev'], run.deps)).toBe(0);
-    expect(run.stdout()).toMatch(/203\.0\.113\.7\s+ec2-203-0-113-7\.compute-1\.amazonaws\.com\s+http:\/\/203\.0\.113\.7:8188\s/);
-    // No idle datapoint in the past 10 minutes: shown as '-'.
-    expect(run.stdout()).toMatch(/http:\/\/203\.0\.113\.7:8188\s+-\s+\$/);
+    // No idle datapoint in the past 10 minutes: idle and countdown shown as '-'.
+    expect(run.stdout()).toMatch(/203\.0\.113\.7\s+ec2-203-0-113-7\.compute-1\.amazonaws\.com\s+-\s+-\s+\$/);
+    expect(run.stdout()).not.toMatch(/http:|:8188/);
+    const json = inProcessDeps(clients, env());
+    expect(await runCli(['gpu', 'status', '--env', 'dev', '--json'], json.deps)).toBe(0);
+    expect(json.stdout()).not.toMatch(/comfyUiUrl|:8188/);
+    expect(JSON.parse(json.stdout()).instances[0]).toMatchObject({ publicIp: '203.0.113.7', idleMinutes: null, autoStopInMinutes: null });
+  });
+
+  test('a Gpu stack deployed before gpu autostop: the threshold is gpu.idleMinutes and the line says how to get the setting', async () => {
+    await deployFixture(motoClients(moto().endpoint), 'dev', { capacity: 0 });
+    const table = await runOps(['gpu', 'status', '--env', 'dev'], env());
+    expect(table.code).toBe(0);
+    expect(table.stdout).toContain(
+      `Auto-stop    after 5 idle minutes (gpu.idleMinutes); change it with gpu autostop (${AUTO_STOP} does not exist (a Gpu stack deployed before gpu autostop): redeploy it with npx cdk deploy -c env=dev --all)`,
+    );
   });
 
   test('a missing Gpu stack is "not deployed" (exit 3) with the deploy command', async () => {
@@ -289,6 +327,7 @@ describe('gpu start', () => {
     const clients = motoClients(moto().endpoint);
     const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 0 });
     const run = inProcessDeps(clients, env());
+    const deps = { ...run.deps, loadConfig: twoInstances };
     // The boxes: once an instance exists it reports its phases in two steps, as boot-phase.sh does.
     let done = false;
     const boxes = (async () => {
@@ -305,7 +344,7 @@ describe('gpu start', () => {
       }
     })();
 
-    const code = await runCli(['gpu', 'start', '--env', 'dev', '--count', '2', '--wait', '--json'], run.deps);
+    const code = await runCli(['gpu', 'start', '--env', 'dev', '--count', '2', '--wait', '--json'], deps);
     done = true;
     await boxes;
     expect(run.stderr()).toContain('[3/3 ComfyUI ready] done');
@@ -358,6 +397,61 @@ describe('gpu start', () => {
     expect(run.stdout()).toContain('[1/3 fleet capacity] fulfilled 0/1 (active)');
     expect(run.stderr()).toMatch(/^error: No Spot capacity: the fleet stayed at fulfilled 0 of target 1 for \d+\.\d s \(phase 1\/3 fleet capacity did not finish\); fleet history unavailable \(/);
     expect(await fleetTarget(fleetId)).toMatchObject({ target: 1 });
+  });
+
+  test('--count above gpu.maxInstances is refused before anything changes (exit 64)', async () => {
+    const { fleetId } = await deployEnvironment(motoClients(moto().endpoint), 'dev', { capacity: 0 });
+    const run = inProcessDeps(motoClients(moto().endpoint), env());
+    expect(await runCli(['gpu', 'start', '--env', 'dev', '--count', '2'], run.deps)).toBe(64);
+    expect(run.stderr()).toBe('error: --count 2: allowed is a whole number from 1 to 1 (gpu.maxInstances of dev)\n');
+    expect(run.stdout()).toBe('');
+    expect(await fleetTarget(fleetId)).toEqual({ target: 0, fulfilled: 0 });
+  });
+
+  test('--stop-on-failure needs --wait (exit 64)', async () => {
+    const run = inProcessDeps(motoClients(moto().endpoint), env());
+    expect(await runCli(['gpu', 'start', '--env', 'dev', '--stop-on-failure'], run.deps)).toBe(64);
+    expect(run.stderr()).toBe('error: --stop-on-failure acts when the wait fails: add --wait\n');
+  });
+
+  test('--stop-on-failure, no Spot capacity for the whole wait: the target goes back to 0 and the launched box is terminated; still exit 7', async () => {
+    const clients = motoClients(moto().endpoint);
+    const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 0 });
+    // moto launches at once; the ops client sees the fleet report fulfilled 0 throughout, as without capacity.
+    patchEc2(clients.ec2, { fulfilledCapacity: 0 });
+    const run = inProcessDeps(clients, env());
+
+    const code = await runCli(['gpu', 'start', '--env', 'dev', '--wait', '--stop-on-failure', '--timeout-minutes', '0.02'], run.deps);
+    expect(code).toBe(7);
+    const launched = (await motoClients(moto().endpoint).ec2.send(new DescribeInstancesCommand({}))).Reservations!.flatMap((r) => r.Instances!);
+    expect(launched).toHaveLength(1);
+    const [box] = launched;
+    expect(box.State!.Name).toBe('terminated');
+    const setBack = `--stop-on-failure: target capacity of ${fleetId} set back to 0 (was 1); terminated ${box.InstanceId}, launched by this start.`;
+    expect(run.stdout()).toContain(`${setBack}\n`);
+    expect(run.stderr()).toMatch(/^error: No Spot capacity: the fleet stayed at fulfilled 0 of target 1 for .* Try again later or add instance types to gpu\.instanceTypes; /);
+    expect(run.stderr()).toContain(`gpu.instanceTypes; ${setBack}\n`);
+    expect(run.stderr()).not.toContain('the target stays');
+    expect((await fleetTarget(fleetId)).target).toBe(0);
+  });
+
+  test('--stop-on-failure, ComfyUI never ready: back to the capacity before the start (never lower); the box that was there keeps running', async () => {
+    const clients = motoClients(moto().endpoint);
+    const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 1 });
+    const [before] = (await clients.ec2.send(new DescribeSpotFleetInstancesCommand({ SpotFleetRequestId: fleetId }))).ActiveInstances!.map((i) => i.InstanceId!);
+    const run = inProcessDeps(clients, env());
+
+    const argv = ['gpu', 'start', '--env', 'dev', '--count', '2', '--wait', '--stop-on-failure', '--timeout-minutes', '0.03'];
+    expect(await runCli(argv, { ...run.deps, loadConfig: twoInstances })).toBe(4);
+    const states = Object.fromEntries(
+      (await clients.ec2.send(new DescribeInstancesCommand({}))).Reservations!.flatMap((r) => r.Instances!).map((i) => [i.InstanceId!, i.State!.Name!]),
+    );
+    const launched = Object.keys(states).filter((id) => id !== before);
+    expect(launched).toHaveLength(1);
+    expect(states).toEqual({ [before]: 'running', [launched[0]]: 'terminated' });
+    expect(run.stderr()).toMatch(/^error: Timed out after .* in phase 3\/3 ComfyUI ready: .*\. --stop-on-failure: target capacity of sfr-[\w-]+ set back to 1 \(was 2\); terminated i-\w+, launched by this start\.\n$/);
+    expect(run.stderr()).not.toContain('The fleet keeps its target capacity');
+    expect((await fleetTarget(fleetId)).target).toBe(1);
   });
 
   test('without --wait it only raises the target', async () => {

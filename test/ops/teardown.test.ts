@@ -179,6 +179,7 @@ describe('prod teardown', () => {
         ],
       },
       notDeployed: ['AiAssets-prod-Vps'],
+      dryRun: false,
       confirmed: true,
       fleetScaledToZero: true,
       cdk: { command: [cdk.bin, 'destroy', 'AiAssets-prod-Observability', 'AiAssets-prod-Gpu', '--force', '-c', 'env=prod'], exitCode: 0 },
@@ -192,6 +193,53 @@ describe('prod teardown', () => {
       completed: true,
       error: null,
     });
+    expect(await bucketPresence(clients.s3, fixture.assetBucket!)).toBe('exists');
+  });
+});
+
+describe('--dry-run', () => {
+  test('prod without --allow-prod or a terminal: exactly the plan teardown prints, no prompt, fleet, stacks and cdk untouched', async () => {
+    const clients = motoClients(moto.endpoint);
+    const fixture = await deployEnvironment(clients, 'prod', { parts: ['Storage', 'Gpu', 'Observability'], capacity: 1 });
+    const dry = inProcessDeps(clients, env());
+
+    expect(await runCli(['teardown', '--env', 'prod', '--dry-run'], dry.deps)).toBe(0);
+    expect(dry.stderr()).toBe('');
+    expect(dry.prompts).toEqual([]);
+    expect(cdk.calls()).toEqual([]);
+    expect(await fleetTarget(fixture.fleetId)).toBe(1);
+    for (const stack of fixture.stacks) expect(await describeStack(clients.cloudFormation, stack)).toBeDefined();
+    expect(dry.stdout()).toMatch(/^Teardown of prod in us-east-1 \(removalPolicy retain\)\nWill delete, in this order:\n/);
+    expect(dry.stdout()).toMatch(/\ndry run: nothing changed\n$/);
+
+    // The real teardown prints the same plan before it asks.
+    const plan = dry.stdout().replace(/dry run: nothing changed\n$/, '');
+    const real = inProcessDeps(clients, env(), { isTTY: true, answer: 'prod' });
+    expect(await runCli(['teardown', '--env', 'prod', '--allow-prod'], real.deps)).toBe(0);
+    expect(real.stdout().startsWith(plan)).toBe(true);
+    expect(real.stdout().slice(plan.length)).toMatch(/^Scaled Spot Fleet /);
+  });
+
+  test('--dry-run --yes --json in dev: the report says dryRun, nothing confirmed, scaled or run', async () => {
+    const clients = motoClients(moto.endpoint);
+    const fixture = await deployEnvironment(clients, 'dev', { parts: ['Storage', 'Gpu', 'Vps'], capacity: 1 });
+    const run = inProcessDeps(clients, env(), { isTTY: true, answer: 'dev' });
+    expect(await runCli(['teardown', '--env', 'dev', '--dry-run', '--yes', '--json'], run.deps)).toBe(0);
+    expect(run.prompts).toEqual([]);
+    expect(run.stderr()).toContain('Will delete, in this order:\n  1. stack AiAssets-dev-Vps\n  2. stack AiAssets-dev-Gpu (its Spot Fleet is scaled to 0 first)\n');
+    expect(run.stderr()).toMatch(/\ndry run: nothing changed\n$/);
+    const report = JSON.parse(run.stdout()) as TeardownReport;
+    expect(report).toMatchObject({
+      dryRun: true,
+      confirmed: false,
+      fleetScaledToZero: false,
+      cdk: null,
+      completed: false,
+      error: null,
+      delete: { stacks: ['AiAssets-dev-Vps', 'AiAssets-dev-Gpu', 'AiAssets-dev-Storage'], buckets: [fixture.assetBucket, fixture.logBucket] },
+    });
+    expect(cdk.calls()).toEqual([]);
+    expect(await fleetTarget(fixture.fleetId)).toBe(1);
     expect(await bucketPresence(clients.s3, fixture.assetBucket!)).toBe('exists');
   });
 });

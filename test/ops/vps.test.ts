@@ -19,8 +19,8 @@ import { GATEWAY_SECRETS, renderBundle, requiredSecrets, STACK_SECRETS } from '.
 import { bundleSettingsFor } from '../../lib/vps/bundle-settings';
 import { DeployError } from '../../lib/vps/deployer-types';
 import { renderEnvFile } from '../../lib/vps/deployer-input';
-import { startMoto, type MotoServer } from '../support/moto';
-import { DockerRecorder, entries, linkTarget } from '../vps/support-ssh/remote-fs';
+import { freePort, startMoto, type MotoServer } from '../support/moto';
+import { DockerRecorder, entries, linkTarget, snapshot } from '../vps/support-ssh/remote-fs';
 import { startSshd, type SshdFixture } from '../vps/support-ssh/sshd';
 import { cliEnv, inProcessDeps, motoClients, runOps } from './fixtures';
 
@@ -371,15 +371,28 @@ describe('refusals before anything is written', () => {
     expect(sshd.log().slice(logBefore)).not.toContain('Accepted publickey');
   });
 
-  test('no --identity and no ssh-agent: a clear error (exit 6), no connection', async () => {
+  test('no --identity, no default key file and no ssh-agent: exit 6 listing what was tried, no connection', async () => {
     vpsConfig('nokey');
     const logBefore = sshd.log().length;
     const run = await ops(['status', '--env', 'nokey']);
     expect(run.code).toBe(6);
+    const ssh = path.join(dir, 'home', '.ssh');
     expect(run.stderr).toBe(
-      'error: No SSH credentials: pass --identity <private key file>, or start ssh-agent and add your key (eval "$(ssh-agent)"; ssh-add), so SSH_AUTH_SOCK is set.\n',
+      `error: No SSH credentials: tried ${ssh}/id_ed25519 (not found), ${ssh}/id_ecdsa (not found), ${ssh}/id_rsa (not found), ` +
+        `the ssh-agent (SSH_AUTH_SOCK is not set). Pass --identity <private key file>, create ${ssh}/id_ed25519 (ssh-keygen -t ed25519), ` +
+        'or start ssh-agent and add your key (eval "$(ssh-agent)"; ssh-add).\n',
     );
     expect(sshd.log().slice(logBefore)).not.toContain('Connection from');
+  });
+
+  test('a closed SSH port names host:port and hints at vps.sshPort and the firewall (exit 1, as any unreachable VPS)', async () => {
+    const port = await freePort(); // nothing listens there once freePort returns
+    vpsConfig('closed', { vps: { sshPort: port } });
+    const run = await ops(['status', '--env', 'closed', '--identity', identity]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`error: vps status failed (CONNECT_FAILED): could not open an SSH session to ${sshd.username}@127.0.0.1:${port}: connect ECONNREFUSED 127.0.0.1:${port}.`);
+    expect(run.stderr).toContain(`Nothing accepts SSH on 127.0.0.1:${port} (the connection was refused). Check vps.sshPort of closed (now ${port})`);
+    expect(run.stderr).toContain('provision.sh opens only 80, 443 and the SSH port it was run with (vps.sshPort at that time)');
   });
 
   test('an --identity that is not a private key is a usage error that does not echo the file', async () => {
@@ -480,6 +493,121 @@ describe('provision', () => {
   });
 });
 
+describe('SSH credentials as ssh finds them (no --identity)', () => {
+  /** A fresh $HOME with the given private keys (OpenSSH format) in ~/.ssh. */
+  function home(keys: Record<string, string>): string {
+    const homeDir = fs.mkdtempSync(path.join(dir, 'home-'));
+    fs.mkdirSync(path.join(homeDir, '.ssh'), { mode: 0o700 });
+    for (const [name, key] of Object.entries(keys)) fs.writeFileSync(path.join(homeDir, '.ssh', name), key, { mode: 0o600 });
+    return homeDir;
+  }
+
+  /** A new key pair from ssh-keygen; `authorize` adds its public key to the server's authorized_keys. */
+  function keygen(type: 'ed25519' | 'ecdsa', options: { passphrase?: string; authorize?: boolean } = {}): string {
+    const file = path.join(fs.mkdtempSync(path.join(dir, 'key-')), 'key');
+    execFileSync('ssh-keygen', ['-q', '-t', type, '-N', options.passphrase ?? '', '-C', 'test', '-f', file], { stdio: 'ignore' });
+    if (options.authorize) fs.appendFileSync(path.join(sshd.dir, 'authorized_keys'), fs.readFileSync(`${file}.pub`));
+    return fs.readFileSync(file, 'utf8');
+  }
+
+  test('a key only at $HOME/.ssh/id_ed25519 logs in without --identity', async () => {
+    vpsConfig('homekey');
+    const run = await ops(['status', '--env', 'homekey', '--json'], { env: { HOME: home({ id_ed25519: sshd.clientKey }) } });
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).current).toBeNull();
+  });
+
+  test('a passphrase-protected id_ed25519 is skipped with a warning naming it; id_ecdsa is used', async () => {
+    vpsConfig('homeecdsa');
+    const homeDir = home({ id_ed25519: keygen('ed25519', { passphrase: 'correct horse' }), id_ecdsa: keygen('ecdsa', { authorize: true }) });
+    const run = await ops(['status', '--env', 'homeecdsa', '--json'], { env: { HOME: homeDir } });
+    const file = path.join(homeDir, '.ssh', 'id_ed25519');
+    expect(run.stderr).toBe(`warning: ${file} is passphrase-protected, and nothing here can ask for its passphrase: add it to your ssh-agent (ssh-add ${file}); skipped.\n`);
+    expect(run.code).toBe(0);
+  });
+
+  test('the ssh-agent is tried when the VPS rejects the default key file; with no agent, exit 6 names the rejected key', async () => {
+    vpsConfig('homeagent');
+    const homeDir = home({ id_ed25519: keygen('ed25519') }); // not authorized on the VPS
+    const rejected = await ops(['status', '--env', 'homeagent'], { env: { HOME: homeDir } });
+    expect(rejected.code).toBe(6);
+    expect(rejected.stderr).toContain(`rejected every key offered: ${path.join(homeDir, '.ssh', 'id_ed25519')}. Pass the key it knows with --identity`);
+
+    const sock = path.join(dir, 'agent2.sock');
+    const agent: ChildProcess = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await new Promise((r) => setTimeout(r, 20));
+      execFileSync('ssh-add', ['-q', identity], { env: { ...process.env, SSH_AUTH_SOCK: sock }, stdio: 'ignore' });
+      const run = await ops(['status', '--env', 'homeagent', '--json'], { env: { HOME: homeDir, SSH_AUTH_SOCK: sock } });
+      expect(run.stderr).toBe('');
+      expect(run.code).toBe(0);
+    } finally {
+      agent.kill();
+    }
+  });
+});
+
+describe('deploy --dry-run', () => {
+  test('after a deploy: "already current"; one changed config value lists its one file; no lock, no docker, nothing written', async () => {
+    const config = await deployed('dry');
+    const release = bundleOf(config).hash;
+    const before = snapshot(envDir('dry'));
+
+    const same = await ops(['deploy', '--env', 'dry', '--identity', identity, '--dry-run']);
+    expect(same.stderr).toBe('');
+    expect(same.code).toBe(0);
+    expect(same.stdout).toContain(`release ${release} is already current: same files, same derived values`);
+    expect(same.stdout).not.toContain('Deploying');
+
+    const changed = vpsConfig('dry', { vps: { letsEncryptEmail: 'certs@example.org' } });
+    const next = bundleOf(changed);
+    const run = await ops(['deploy', '--env', 'dry', '--identity', identity, '--dry-run']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(
+      [
+        `Dry run of vps deploy: release ${next.hash} (${Object.keys(next.files).length} files) to ${sshd.username}@127.0.0.1:${sshd.port} in ${envDir('dry')}`,
+        `Current on the VPS: ${release}; previous: none`,
+        `Files against release ${release}: 1 changed, 0 added, 0 removed`,
+        '  changed  docker-compose.yml',
+        'Derived values (.env, compared by hash): unchanged',
+        'Deploy lock: free',
+        'dry run: nothing changed on the VPS (no lock taken, nothing written).',
+        '',
+      ].join('\n'),
+    );
+    expect(snapshot(envDir('dry'))).toEqual(before); // releases, links, .env, lock: byte for byte and mtime
+    expect(docker.calls()).toEqual([]);
+  });
+
+  test('a removed site and a changed .env are named (never the values); a held lock is reported and left alone', async () => {
+    const config = await deployed('dryenv');
+    const release = bundleOf(config).hash;
+    const lock = path.join(envDir('dryenv'), '.deploy-lock');
+    fs.mkdirSync(lock);
+    fs.writeFileSync(path.join(lock, 'owner'), 'host=ci pid=7 user=ci at=2026-01-01T00:00:00Z lease=900 token=abc\n');
+    const before = snapshot(envDir('dryenv'));
+    // Without the gateway's host name the gateway site goes, and so does GATEWAY_TOKEN from .env.
+    vpsConfig('dryenv', { vps: { hostnames: { n8n: config.vps.hostnames.n8n, sim: config.vps.hostnames.sim } } });
+
+    const run = await ops(['deploy', '--env', 'dryenv', '--identity', identity, '--dry-run']);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(new RegExp(`Files against release ${release}: \\d+ changed, 0 added, 1 removed\n`));
+    expect(run.stdout).toContain(`  removed  nginx/sites/${config.vps.hostnames.gateway}.conf\n`);
+    expect(run.stdout).toContain('Derived values (.env, compared by hash): changed\n');
+    expect(run.stdout).toMatch(/Deploy lock: held by host=ci pid=7 .* for \d+s \(a deploy would wait for it or be refused\)/);
+    expect(snapshot(envDir('dryenv'))).toEqual(before);
+    expect(docker.calls()).toEqual([]);
+  });
+
+  test('--dry-run with --break-stale-lock is a usage error', async () => {
+    const run = await ops(['deploy', '--env', 'dry', '--identity', identity, '--dry-run', '--break-stale-lock']);
+    expect(run.code).toBe(64);
+    expect(run.stderr).toContain("error: option '--dry-run' cannot be used with option '--break-stale-lock'");
+  });
+});
+
 test('deployer errors map to the ops exit codes', () => {
   const codes = (['TIMEOUT', 'HOST_KEY_MISMATCH', 'HOST_KEY_NOT_PINNED', 'NO_CURRENT_RELEASE', 'HEALTH_GATE_FAILED', 'PULL_FAILED', 'SSH_FAILED'] as const).map(
     (code) => vpsError(new DeployError(code, 'x'), 'vps deploy').exitCode,
@@ -491,6 +619,9 @@ test('deployer errors map to the ops exit codes', () => {
   // Nothing to roll back to: like nothing deployed (3), not a failure (1).
   expect(vpsError(new DeployError('NO_PREVIOUS_RELEASE', 'x'), 'vps rollback').exitCode).toBe(ExitCode.notDeployed);
   expect(vpsError(new DeployError('DISK_FULL', 'x'), 'vps deploy', 'dev').message).toContain('Then: npm run ops -- vps deploy --env dev');
+  // No SSH banner within readyTimeout (a firewall that drops): the same hint as a refused connection.
+  const silent = vpsError(new DeployError('CONNECT_FAILED', 'could not open an SSH session to d@h:2222: Timed out while waiting for handshake'), 'vps status', 'dev', { host: 'h', port: 2222 });
+  expect([silent.exitCode, silent.message]).toEqual([1, expect.stringContaining('Nothing accepts SSH on h:2222 (no SSH server answered in time). Check vps.sshPort of dev (now 2222)')]);
   const detached = vpsError(new DeployError('GATE_DETACHED', 'x'), 'vps deploy', 'dev');
   expect([detached.exitCode, detached.message]).toEqual([1, expect.stringContaining('npm run ops -- vps status --env dev (shows the last gate\'s outcome)')]);
 });

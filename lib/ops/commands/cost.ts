@@ -6,7 +6,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { ENVIRONMENT_NAMES } from '../../config/environments';
 import { loadEnvironment, type EnvironmentConfig } from '../../config/load';
-import { estimateEnvironment, type CostEstimate } from '../../cost/estimate';
+import { accountTotals, type EstimateInAccount } from '../../cost/account-total';
+import { renderAccountTotals, renderAccountTotalsMarkdown } from '../../cost/account-total-format';
+import { estimateEnvironment } from '../../cost/estimate';
 import { renderEstimateMarkdown, renderEstimateTable } from '../../cost/estimate-format';
 import { liveSpotPrices } from '../../cost/live-spot-prices';
 import { centsInJson } from '../../cost/money';
@@ -14,8 +16,9 @@ import type { Price } from '../../cost/prices';
 import { inventory } from '../../cost/template-inventory';
 import { collectCostReport, COST_EXPLORER_REGION, OVER_BUDGET_EXIT_CODE } from '../../cost/report';
 import { renderCostReport } from '../../cost/report-format';
-import type { CfnTemplate } from '../../synth';
+import type { CfnTemplate, SynthResult } from '../../synth';
 import { ExitCode, OpsError, toOpsError } from '../errors';
+import { formatDuration } from '../wait';
 import { envOption } from './options';
 
 /** What the cost commands write to and read settings from; `OpsDeps` satisfies it. */
@@ -24,6 +27,25 @@ export interface CostIo {
   readonly stderr: (text: string) => void;
   /** OPS_COST_TODAY=YYYY-MM-DD pins "today" (UTC) for reproducible reports and tests. */
   readonly env: NodeJS.ProcessEnv;
+  /** Epoch milliseconds, for the synth progress (default Date.now; `OpsDeps` has it). */
+  readonly now?: () => number;
+  /** Whether stdout is a terminal and how wide (default: process.stdout); the estimate's table fits it. */
+  readonly stdoutTerminal?: () => StdoutTerminal;
+  /** Loads an environment's config (default loadEnvironment; `OpsDeps` may carry one for tests). */
+  readonly loadConfig?: (envName: string) => EnvironmentConfig;
+  /** Synthesizes an environment's config into `outdir` (default lib/synth's synthConfig). */
+  readonly synthesize?: (config: EnvironmentConfig, outdir: string) => Pick<SynthResult, 'templates' | 'violations'>;
+}
+
+export interface StdoutTerminal {
+  readonly isTTY: boolean;
+  /** Columns, when stdout is a terminal that says. */
+  readonly columns?: number;
+}
+
+/** OpsDeps has no terminal of its own, so the CLI reads the process's stdout. */
+function processStdout(): StdoutTerminal {
+  return { isTTY: process.stdout.isTTY === true, ...(process.stdout.columns ? { columns: process.stdout.columns } : {}) };
 }
 
 /** The month is (forecast to be) over the budget: the report has been printed, the exit code says so. */
@@ -34,9 +56,10 @@ export class OverBudgetError extends OpsError {
 }
 
 interface EstimateOptions {
-  env?: string;
+  env?: string[];
   json?: boolean;
   markdown?: boolean;
+  wide?: boolean;
   cdkOut?: string;
   freeTier: boolean;
   liveSpotPrices?: boolean;
@@ -52,20 +75,28 @@ const processIo: CostIo = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
   env: process.env,
+  now: () => Date.now(),
+  stdoutTerminal: processStdout,
 };
 
-function load(name: string): EnvironmentConfig {
+function load(name: string, io: CostIo): EnvironmentConfig {
   try {
-    return loadEnvironment(name);
+    return (io.loadConfig ?? loadEnvironment)(name);
   } catch (error) {
     throw toOpsError(error);
   }
 }
 
 /** Templates of one environment: from an existing cloud assembly, or synthesized now into a temp folder. */
-async function templatesOf(envName: string, cdkOut: string | undefined, io: CostIo): Promise<Record<string, CfnTemplate>> {
+async function templatesOf(
+  config: EnvironmentConfig,
+  cdkOut: string | undefined,
+  io: CostIo,
+  progress: { index: number; of: number },
+): Promise<Record<string, CfnTemplate>> {
+  const { envName } = config;
   // Loaded here, not at the top: the CDK app is heavy and no other ops command needs it.
-  const { readTemplates, synthEnvironment } = await import('../../synth');
+  const { readTemplates, synthConfig } = await import('../../synth');
   if (cdkOut) {
     const candidates = [path.join(cdkOut, envName), cdkOut];
     const dir = candidates.find((d) => fs.existsSync(path.join(d, 'manifest.json')));
@@ -78,10 +109,18 @@ async function templatesOf(envName: string, cdkOut: string | undefined, io: Cost
     return templates;
   }
   const outdir = fs.mkdtempSync(path.join(os.tmpdir(), `aiassets-cost-${envName}-`));
+  // Progress on stderr only: stdout carries the --json or --markdown document.
+  const now = io.now ?? Date.now;
+  const started = now();
+  io.stderr(`synthesizing ${envName} (${progress.index}/${progress.of})… `);
   try {
-    const result = synthEnvironment(envName, outdir);
+    const result = (io.synthesize ?? synthConfig)(config, outdir);
+    io.stderr(`${formatDuration(now() - started)}\n`);
     if (result.violations.length > 0) io.stderr(`warning: ${envName} has ${result.violations.length} unacknowledged cdk-nag finding(s); estimating anyway\n`);
     return result.templates;
+  } catch (error) {
+    io.stderr(`failed after ${formatDuration(now() - started)}\n`);
+    throw error;
   } finally {
     fs.rmSync(outdir, { recursive: true, force: true });
   }
@@ -108,9 +147,22 @@ async function spotPricesNow(config: EnvironmentConfig, templates: Record<string
   }
 }
 
-function parseEnvName(raw: string): string {
-  if (!(ENVIRONMENT_NAMES as string[]).includes(raw)) throw new InvalidArgumentError(`allowed: ${ENVIRONMENT_NAMES.join(', ')}.`);
-  return raw;
+/** `--env dev`, `--env dev,staging`, `--env dev --env staging`: the names in the order given, each once. */
+function parseEnvNames(raw: string, previous: string[] = []): string[] {
+  const names = raw.split(',').map((n) => n.trim());
+  const unknown = names.filter((n) => !(ENVIRONMENT_NAMES as string[]).includes(n));
+  if (unknown.length > 0) {
+    const which = names.length > 1 ? `${unknown.map((n) => JSON.stringify(n)).join(', ')} ${unknown.length > 1 ? 'are not environments' : 'is not an environment'}; ` : '';
+    throw new InvalidArgumentError(`${which}allowed: ${ENVIRONMENT_NAMES.join(', ')}.`);
+  }
+  return [...new Set([...previous, ...names])];
+}
+
+/** The terminal width the table must fit, or undefined for the full table (--wide, or not a terminal). */
+function tableWidth(opts: EstimateOptions, io: CostIo): number | undefined {
+  if (opts.wide) return undefined;
+  const terminal = (io.stdoutTerminal ?? processStdout)();
+  return terminal.isTTY && terminal.columns ? terminal.columns : undefined;
 }
 
 /**
@@ -123,26 +175,40 @@ export function registerCostCommands(program: Command, io: CostIo = processIo): 
   cost
     .command('estimate')
     .description('estimate the monthly cost from the synthesized templates and lib/cost/prices.ts (no AWS call, no credentials)')
-    .option('--env <name>', `one environment (${ENVIRONMENT_NAMES.join(', ')}); all when omitted`, parseEnvName)
-    .option('--json', 'print a JSON document')
+    .option('--env <name>', `environment (${ENVIRONMENT_NAMES.join(', ')}); several comma-separated or repeated; all when omitted`, parseEnvNames)
+    .option('--json', 'print a JSON document: {environments, accounts}, amounts in cents')
     .option('--markdown', 'print markdown tables (for the README)')
+    .option('--wide', "on a terminal, print the full table even if it is wider than the terminal (it is always full when stdout is not a terminal)")
     .option('--cdk-out <dir>', 'read the templates from an existing cloud assembly (<dir>/<env>) instead of synthesizing')
-    .option('--no-free-tier', 'ignore the per-account free tiers (several environments in one account)')
+    .option('--no-free-tier', 'apply no free tier at all (estimated together, environments of one account share each free tier in their account total anyway)')
     .option('--live-spot-prices', "price the GPU with today's Spot prices from DescribeSpotPriceHistory (needs AWS credentials) instead of the table's")
+    .addHelpText(
+      'after',
+      '\nWith several environments an account total follows for each AWS account (config `account`; none set: one "unknown account"),\n' +
+        'with every free tier counted once for the account. Progress of each synth goes to stderr.',
+    )
     .action(async (opts: EstimateOptions) => {
       if (opts.json && opts.markdown) throw new OpsError('Choose one of --json and --markdown.', ExitCode.usage);
-      const names = opts.env ? [opts.env] : ENVIRONMENT_NAMES;
-      const estimates: CostEstimate[] = [];
-      for (const name of names) {
-        const config = load(name);
-        const templates = await templatesOf(name, opts.cdkOut, io);
+      const names = opts.env ?? ENVIRONMENT_NAMES;
+      const estimated: EstimateInAccount[] = [];
+      for (const [i, name] of names.entries()) {
+        const config = load(name, io);
+        const templates = await templatesOf(config, opts.cdkOut, io, { index: i + 1, of: names.length });
         const spotPrices = opts.liveSpotPrices ? await spotPricesNow(config, templates, parseToday(io.env.OPS_COST_TODAY)) : undefined;
-        estimates.push(estimateEnvironment(config, templates, { freeTier: opts.freeTier, ...(spotPrices ? { spotPrices } : {}) }));
+        const estimate = estimateEnvironment(config, templates, { freeTier: opts.freeTier, ...(spotPrices ? { spotPrices } : {}) });
+        estimated.push({ account: config.account, estimate });
       }
-      if (opts.json) io.stdout(`${JSON.stringify(estimates, centsInJson, 2)}\n`);
-      else {
-        const lines = opts.markdown ? renderEstimateMarkdown(estimates) : renderEstimateTable(estimates);
-        io.stdout(`${lines.join('\n')}\n`);
+      const estimates = estimated.map((e) => e.estimate);
+      const accounts = accountTotals(estimated);
+      // One environment: its table is its account total, printed as before.
+      const several = estimates.length > 1;
+      if (opts.json) io.stdout(`${JSON.stringify({ environments: estimates, accounts }, centsInJson, 2)}\n`);
+      else if (opts.markdown) {
+        io.stdout(`${[...renderEstimateMarkdown(estimates), ...(several ? renderAccountTotalsMarkdown(accounts) : [])].join('\n')}\n`);
+      } else {
+        const width = tableWidth(opts, io);
+        const options = width === undefined ? {} : { width };
+        io.stdout(`${[...renderEstimateTable(estimates, options), ...(several ? renderAccountTotals(accounts, options) : [])].join('\n')}\n`);
       }
     });
 
@@ -154,7 +220,7 @@ export function registerCostCommands(program: Command, io: CostIo = processIo): 
     .option('--by-tag', 'only costs tagged CostCenter = <App>-<env> (the cost allocation tag must be active)')
     .addHelpText('after', `\nExit codes: 0 within budget, ${OVER_BUDGET_EXIT_CODE} forecast (or actual + VPS) over budget, 6 no AWS credentials, 1 other failures (e.g. Cost Explorer not enabled).`)
     .action(async (opts: ReportOptions) => {
-      const config = load(opts.env);
+      const config = load(opts.env, io);
       const now = parseToday(io.env.OPS_COST_TODAY);
       const client = new CostExplorerClient({ region: COST_EXPLORER_REGION });
       try {

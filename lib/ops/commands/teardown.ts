@@ -13,6 +13,7 @@ interface TeardownCliOptions {
   allowProd?: boolean;
   timeoutMinutes: number;
   json?: boolean;
+  dryRun?: boolean;
 }
 
 /** `teardown`: scale the GPU to 0, then cdk destroy the environment's stacks, dependents first. */
@@ -25,6 +26,7 @@ export function registerTeardownCommand(program: Command, deps: OpsDeps): void {
     .option('--yes', 'do not ask for the typed confirmation (dev and staging only)')
     .option('--allow-prod', 'required for prod, which also always asks for the typed name')
     .option('--timeout-minutes <m>', 'longest wait for the GPU instances to terminate before cdk runs', parseMinutes, DRAIN_TIMEOUT_MINUTES)
+    .option('--dry-run', 'only print what would be deleted and kept: no confirmation, no GPU scaling, no cdk (allowed in prod without --allow-prod)')
     .option('--json', 'print the report as JSON on stdout (plan and progress go to stderr)')
     .action(async (opts: TeardownCliOptions) => {
       const config = loadEnvOption(opts.env);
@@ -32,7 +34,7 @@ export function registerTeardownCommand(program: Command, deps: OpsDeps): void {
       const report = await teardown(
         config,
         deps.clients(config.region),
-        { yes: opts.yes === true, allowProd: opts.allowProd === true, drainTimeoutMs: opts.timeoutMinutes * 60_000 },
+        { yes: opts.yes === true, allowProd: opts.allowProd === true, drainTimeoutMs: opts.timeoutMinutes * 60_000, dryRun: opts.dryRun === true },
         deps,
         reporter,
       );

@@ -8,6 +8,9 @@
 #   pull-delay  seconds `pull` sleeps (to hold the deploy lock for a while)
 #   up-delay    seconds `up` sleeps before it answers (a gate that takes a while)
 #   hang-up     release ids or '*': `up` never returns there (a hung remote command)
+#   log-feed-<project>   what the service prints while `logs --follow` runs (the test appends)
+# and `logs --follow` leaves log-follow-<project>.pid (its pid) and log-feed-<project>.sent (bytes
+# of the feed forwarded so far) beside them.
 set -euo pipefail
 
 dir="${DOCKER_STUB_DIR:?DOCKER_STUB_DIR is not set}"
@@ -73,8 +76,41 @@ case "$command" in
     # Like a real service that prints its configuration when it crashes: it
     # echoes a secret from .env, which the deployer's redaction must hide.
     password="$(sed -n "s/^POSTGRES_PASSWORD='\(.*\)'\$/\1/p" .env 2>/dev/null || true)"
-    echo "web-1  | STUB-LOG $release: FATAL listen failed (db password ${password:-unset})"
-    echo "web-1  | STUB-LOG $release: exiting"
+    # Options as Compose v2 documents them (docs.docker.com/reference/cli/docker/compose/logs/;
+    # cmd/compose/logs.go): -f/--follow, -n/--tail N (default all, per container), --no-color.
+    follow=0 tail=all
+    while [ $# -gt 1 ]; do
+      shift
+      case "$1" in
+        -f | --follow) follow=1 ;;
+        -n | --tail) tail="$2"; shift ;;
+      esac
+    done
+    {
+      echo "web-1  | STUB-LOG $release: FATAL listen failed (db password ${password:-unset})"
+      echo "web-1  | STUB-LOG $release: exiting"
+    } | if [ "$tail" = all ]; then cat; else tail -n "$tail"; fi
+    if [ "$follow" = 1 ]; then
+      # compose v2 (pkg/compose/logs.go, monitor.go): after the history it streams what the
+      # service prints, and returns (exit 0) once no container of the followed services runs.
+      # The feed is forwarded byte for byte as the test appends it, so a line can reach the
+      # client split across SSH packets, as a busy channel splits it.
+      feed="$dir/log-feed-$project" offset=0
+      echo "$$" > "$dir/log-follow-$project.pid"
+      while :; do
+        size=$(stat -c %s "$feed" 2>/dev/null || echo 0)
+        if [ "$size" -gt "$offset" ]; then
+          # head stops at the size read above should the test append meanwhile (tail then gets SIGPIPE).
+          tail -c +"$((offset + 1))" "$feed" | head -c "$((size - offset))" || true
+          offset=$size
+          echo "$offset" > "$feed.sent"
+        fi
+        case "$(cat "$state_file" 2>/dev/null || echo down)" in
+          healthy:* | unhealthy:*) sleep 0.05 ;;
+          *) exit 0 ;;
+        esac
+      done
+    fi
     ;;
   *)
     echo "docker stub: unsupported compose command '$command'" >&2

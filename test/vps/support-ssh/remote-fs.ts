@@ -73,6 +73,24 @@ export class DockerRecorder {
     this.history += fs.readFileSync(log, 'utf8');
     fs.writeFileSync(log, '');
     for (const control of ['fail-up', 'fail-pull', 'pull-delay', 'up-delay', 'hang-up']) fs.rmSync(path.join(this.stubDir, control), { force: true });
+    for (const name of fs.readdirSync(this.stubDir)) if (/^log-(feed|follow)-/.test(name)) fs.rmSync(path.join(this.stubDir, name), { force: true });
+  }
+
+  /** Appends to what the service prints while `logs --follow` runs; the stub forwards it byte for byte. */
+  feedLogs(project: string, text: string): void {
+    fs.appendFileSync(path.join(this.stubDir, `log-feed-${project}`), text);
+  }
+
+  /** Bytes of the feed the running `logs --follow` has written to its stdout so far. */
+  logsSent(project: string): number {
+    const file = path.join(this.stubDir, `log-feed-${project}.sent`);
+    return fs.existsSync(file) ? Number(fs.readFileSync(file, 'utf8')) : 0;
+  }
+
+  /** Pid of the stub's `logs --follow` of the project (null before one started). */
+  followPid(project: string): number | null {
+    const file = path.join(this.stubDir, `log-follow-${project}.pid`);
+    return fs.existsSync(file) ? Number(fs.readFileSync(file, 'utf8')) : null;
   }
 
   control(name: 'fail-up' | 'fail-pull' | 'pull-delay' | 'up-delay' | 'hang-up', content: string): void {
