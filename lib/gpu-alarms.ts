@@ -40,10 +40,15 @@ export class GpuAlarms extends Construct {
     const limit = 2 * props.idleMinutes;
 
     this.watcherFailed = this.add('WatcherFailed', {
-      alarmDescription: `A GPU is running and has been idle for more than ${limit} minutes (2 x idleMinutes): the on-box idle watcher did not scale the fleet to 0. Check the comfyui-idle unit's log; run "npm run ops -- gpu stop --env <env>".`,
+      alarmDescription: `A GPU is running and has been idle for more than twice its auto-stop threshold (${limit} minutes with gpu.idleMinutes; twice the gpu autostop value while one is set): the on-box idle watcher did not scale the fleet to 0. Check the comfyui-idle unit's log; run "npm run ops -- gpu stop --env <env>".`,
       metric: new cw.MathExpression({
-        expression: `IF(fulfilled > 0 AND idle > ${limit}, 1, 0)`,
-        usingMetrics: { fulfilled, idle: metrics.host(HOST_METRICS.idleMinutes, 'Maximum') },
+        // The watcher publishes its threshold only while gpu autostop overrides idleMinutes.
+        expression: `IF(fulfilled > 0 AND idle > 2 * FILL(threshold, ${props.idleMinutes}), 1, 0)`,
+        usingMetrics: {
+          fulfilled,
+          idle: metrics.host(HOST_METRICS.idleMinutes, 'Maximum'),
+          threshold: metrics.host(HOST_METRICS.idleThresholdMinutes, 'Maximum'),
+        },
         period: FIVE_MINUTES,
         label: 'running and idle too long',
       }),

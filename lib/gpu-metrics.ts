@@ -10,6 +10,8 @@ export const HOST_METRICS = {
   idleShutdownActions: 'IdleShutdownActions',
   idleShutdownFailures: 'IdleShutdownFailures',
   idleSignalErrors: 'IdleSignalErrors',
+  /** The run-time threshold (gpu autostop), published only while it differs from gpu.idleMinutes. */
+  idleThresholdMinutes: 'IdleThresholdMinutes',
 } as const;
 
 /** S3 storage-type dimensions of BucketSizeBytes for the classes our lifecycle rules use. */

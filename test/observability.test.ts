@@ -30,9 +30,11 @@ describe('alarms', () => {
     }
   });
 
-  test('watcher failed: the GPU runs and has been idle more than 2 x idleMinutes', () => {
+  test('watcher failed: the GPU runs and has been idle more than twice its threshold (gpu autostop, else idleMinutes)', () => {
     const a = alarm('WatcherFailed');
-    expect(expressionOf(a)).toBe('IF(fulfilled > 0 AND idle > 10, 1, 0)');
+    expect(expressionOf(a)).toBe('IF(fulfilled > 0 AND idle > 2 * FILL(threshold, 5), 1, 0)');
+    const threshold = a.Metrics.find((m: any) => m.Id === 'threshold').MetricStat;
+    expect(threshold).toMatchObject({ Stat: 'Maximum', Metric: { Namespace: 'AiAssets/Gpu', MetricName: 'IdleThresholdMinutes', Dimensions: [{ Name: 'Environment', Value: 'dev' }] } });
     expect(a).toMatchObject({ Threshold: 1, EvaluationPeriods: 1, ComparisonOperator: 'GreaterThanOrEqualToThreshold' });
     const idle = a.Metrics.find((m: any) => m.Id === 'idle').MetricStat;
     expect(idle.Metric).toEqual({ Namespace: 'AiAssets/Gpu', MetricName: 'IdleMinutes', Dimensions: [{ Name: 'Environment', Value: 'dev' }] });

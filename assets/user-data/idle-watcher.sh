@@ -266,5 +266,8 @@ fi
 
 log "idle-check gpu=$gpu queue=${queue/ //} sessions=${sessions:-none} uptime=${uptime}s idle=$idle counter=$counter/$threshold action=$action$threshold_note"
 put_metric IdleMinutes "$counter"
+# Only while gpu autostop overrides IDLE_MINUTES (so it costs nothing otherwise): the WatcherFailed
+# alarm compares IdleMinutes with twice this, and with twice gpu.idleMinutes when it is absent.
+if ((threshold != IDLE_MINUTES)); then put_metric IdleThresholdMinutes "$threshold"; fi
 for ((i = 0; i < signal_errors; i++)); do put_metric IdleSignalErrors 1; done
 if [[ $action == leave-fleet ]]; then leave_fleet; fi

@@ -105,7 +105,7 @@ const observabilitySchema = z.strictObject({
     .boolean({ error: 'true or false' })
     .meta({ allowed: 'true or false' })
     .default(false)
-    .describe('When the on-box idle watcher has failed (GPU running and idle for 2 x idleMinutes), a function sets the fleet capacity to 0 itself.'),
+    .describe('When the on-box idle watcher has failed (GPU running and idle for twice its auto-stop threshold: idleMinutes, or the gpu autostop value), a function sets the fleet capacity to 0 itself.'),
 });
 
 const costProfileSchema = z.strictObject({

@@ -7,6 +7,9 @@
 /** Published by the idle watcher in `<App>/Gpu` with the Environment dimension. */
 export const IDLE_WATCHER_METRICS = ['IdleMinutes', 'IdleShutdownActions', 'IdleShutdownFailures', 'IdleSignalErrors'] as const;
 
+/** Published only while `gpu autostop` overrides gpu.idleMinutes, so the estimate (of the config) leaves it out. */
+export const IDLE_WATCHER_OVERRIDE_METRICS = ['IdleThresholdMinutes'] as const;
+
 /** The CloudWatch agent's nvidia_gpu measurements, published as `nvidia_smi_<measurement>` in CWAgent. */
 export const NVIDIA_GPU_MEASUREMENTS = [
   'utilization_gpu',

@@ -72,15 +72,6 @@ export async function setAutoStop(config: EnvironmentConfig, ssm: SSMClient, val
     `Each GPU box reads it at its next idle check (every minute, also after a reboot and on new boxes); ` +
       `a box idle ${current.thresholdMinutes} minutes or more by then leaves its fleet.`,
   );
-  const alarmMinutes = 2 * config.gpu.idleMinutes;
-  if (current.thresholdMinutes > alarmMinutes) {
-    // lib/gpu-alarms.ts: WatcherFailed compares IdleMinutes with 2 x gpu.idleMinutes, not with this setting.
-    reporter.warn(
-      `the WatcherFailed alarm fires once a GPU has been idle more than ${alarmMinutes} minutes (2 x gpu.idleMinutes), ` +
-        (config.observability.autoStopOnWatcherFailure
-          ? 'and observability.autoStopOnWatcherFailure then sets the fleet capacity to 0: boxes stop after about that long, whatever this setting says.'
-          : 'so it alerts on every box idle longer than that.'),
-    );
-  }
+  // No alarm to warn of: the box publishes the threshold it uses, and WatcherFailed compares with twice it (lib/gpu-alarms.ts).
   return { env: config.envName, parameter: current.parameter, previous, current, changed };
 }

@@ -5,6 +5,7 @@
  * replaces IDLE_MINUTES (5 here), `default`, a missing or an unreadable parameter keeps it.
  */
 import { CreateTagsCommand, DescribeInstancesCommand, DescribeSpotFleetInstancesCommand, DescribeSpotFleetRequestsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { CloudWatchClient, GetMetricStatisticsCommand } from '@aws-sdk/client-cloudwatch';
 import { PutParameterCommand, SSMClient } from '@aws-sdk/client-ssm';
 import * as path from 'node:path';
 import { autoStopParameterName } from '../../lib/gpu-auto-stop-names';
@@ -70,11 +71,35 @@ async function boxState(): Promise<{ state: string; target: number }> {
 
 const ok = (r: RunResult) => ({ code: r.code, stderr: r.stderr });
 
+/** The IdleThresholdMinutes values the box published (the WatcherFailed alarm compares IdleMinutes with twice it). */
+async function publishedThresholds(): Promise<number[]> {
+  const cw = new CloudWatchClient({ endpoint: moto().endpoint, region: 'us-east-1', credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' } });
+  try {
+    const now = Date.now();
+    const out = await cw.send(
+      new GetMetricStatisticsCommand({
+        Namespace: 'AiAssets/Gpu',
+        MetricName: 'IdleThresholdMinutes',
+        Dimensions: [{ Name: 'Environment', Value: 'test' }],
+        StartTime: new Date(now - 3_600_000),
+        EndTime: new Date(now + 60_000),
+        Period: 60,
+        Statistics: ['Maximum'],
+      }),
+    );
+    return (out.Datapoints ?? []).map((d) => d.Maximum!);
+  } finally {
+    cw.destroy();
+  }
+}
+
 test('2: the box leaves after 2 idle minutes although IDLE_MINUTES is 5, and a change applies at the next check', async () => {
   await setThreshold('default');
   const first = await check(0);
   expect(ok(first)).toEqual({ code: 0, stderr: '' });
   expect(first.stdout).toMatch(/idle=yes counter=1\/5 action=none$/m);
+  // At the config's threshold nothing more is published (no custom metric billed by default).
+  expect(await publishedThresholds()).toEqual([]);
 
   // Read again on every check, not cached at boot.
   await setThreshold('2');
@@ -82,6 +107,7 @@ test('2: the box leaves after 2 idle minutes although IDLE_MINUTES is 5, and a c
   expect(ok(second)).toEqual({ code: 0, stderr: '' });
   expect(second.stdout).toMatch(/idle=yes counter=2\/2 action=leave-fleet \(auto-stop\)$/m);
   expect(second.stdout).toContain(`scale-down: ${instanceId} leaves ${fleetId} (target 0), terminating itself`);
+  expect(await publishedThresholds()).toEqual([2]);
   expect(await boxState()).toEqual({ state: 'terminated', target: 0 });
 });
 
