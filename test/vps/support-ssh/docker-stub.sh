@@ -86,6 +86,8 @@ case "$command" in
         -n | --tail) tail="$2"; shift ;;
       esac
     done
+    # The pid first: a test that has seen the history may look for the follower at once.
+    if [ "$follow" = 1 ]; then echo "$$" > "$dir/log-follow-$project.pid"; fi
     {
       echo "web-1  | STUB-LOG $release: FATAL listen failed (db password ${password:-unset})"
       echo "web-1  | STUB-LOG $release: exiting"
@@ -96,7 +98,6 @@ case "$command" in
       # The feed is forwarded byte for byte as the test appends it, so a line can reach the
       # client split across SSH packets, as a busy channel splits it.
       feed="$dir/log-feed-$project" offset=0
-      echo "$$" > "$dir/log-follow-$project.pid"
       while :; do
         size=$(stat -c %s "$feed" 2>/dev/null || echo 0)
         if [ "$size" -gt "$offset" ]; then
