@@ -62,6 +62,9 @@ export class Leases {
       this.log(`no dispatch to ${instanceId}: after the lease it is ${instance ? (instance.leaving ? 'leaving' : instance.state) : 'gone'}`);
       return false;
     }
+    // It gets work now: the next renewal must end this lease even if the job is already done by
+    // then (a cached prompt finishes within a tick), or it would run its full length.
+    this.hadWork.add(instanceId);
     return true;
   }
 
