@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
+import * as path from 'node:path';
 
 /** A real moto server (EC2, S3, IAM, CloudFormation, Cost Explorer, SNS APIs) on a free loopback port. */
 export interface MotoServer {
@@ -46,10 +47,21 @@ async function waitUntilReady(endpoint: string, child: ChildProcess, timeoutMs: 
   throw new Error(`moto did not answer on ${endpoint} within ${timeoutMs} ms`);
 }
 
-export async function startMoto(): Promise<MotoServer> {
+export interface MotoOptions {
+  /**
+   * For the CDK CLI: moto's CloudFormation finds a TemplateURL's bucket in the path only when the
+   * URL says `localhost` (moto/cloudformation/utils.py get_stack_from_s3_url), so the endpoint is
+   * named `http://localhost:PORT` (still the 127.0.0.1 listener), and moto also serves the public
+   * DLAMI parameters the Gpu stack reads (moto_with_public_dlami.py).
+   */
+  forCdkDeploy?: boolean;
+}
+
+export async function startMoto(options: MotoOptions = {}): Promise<MotoServer> {
   const port = await freePort();
-  const endpoint = `http://127.0.0.1:${port}`;
-  const child = spawn('python3', ['-m', 'moto.server', '-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+  const endpoint = `http://${options.forCdkDeploy ? 'localhost' : '127.0.0.1'}:${port}`;
+  const server = options.forCdkDeploy ? [path.join(__dirname, 'moto_with_public_dlami.py')] : ['-m', 'moto.server'];
+  const child = spawn('python3', [...server, '-H', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
   try {
     await waitUntilReady(endpoint, child, 30_000);
   } catch (error) {
