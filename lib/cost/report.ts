@@ -8,6 +8,7 @@ import {
 import type { EnvironmentConfig } from '../config/load';
 import { ExitCode, OpsError } from '../ops/errors';
 import { VPS_PLAN } from './prices';
+import { nextMonthStart } from '../gpu-control/month';
 
 /** Exit code of `cost report` when the month is forecast (or already is) over the budget. */
 export const OVER_BUDGET_EXIT_CODE = ExitCode.overBudget;
@@ -77,8 +78,7 @@ function addDaysUtc(date: string, days: number): string {
 export function monthWindow(now: Date): MonthWindow {
   const today = isoDate(now);
   const monthStart = `${today.slice(0, 8)}01`;
-  const next = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
-  const nextMonth = isoDate(next);
+  const nextMonth = isoDate(nextMonthStart(now));
   return {
     monthStart,
     actualEnd: today === monthStart ? addDaysUtc(today, 1) : today,

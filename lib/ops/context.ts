@@ -28,6 +28,8 @@ export interface OpsDeps {
   readonly loadConfig?: (envName: string) => EnvironmentConfig;
   /** True when stdout is a terminal: `gpu status --watch` then redraws in place. */
   readonly stdoutIsTTY?: boolean;
+  /** The terminal's width when stdout is one that says: `cost estimate` fits its table to it. */
+  readonly stdoutColumns?: number;
   /** True when stderr is a terminal: long waits then keep one status line up to date there. */
   readonly stderrIsTTY?: boolean;
   /** Subscribes to Ctrl-C (SIGINT) for one command run; tests call the listener themselves. */
@@ -65,6 +67,7 @@ export function defaultDeps(): OpsDeps {
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     now: () => Date.now(),
     stdoutIsTTY: process.stdout.isTTY === true,
+    ...(process.stdout.columns ? { stdoutColumns: process.stdout.columns } : {}),
     stderrIsTTY: process.stderr.isTTY === true,
     onInterrupt: processInterruptHook,
   };

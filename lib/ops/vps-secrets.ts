@@ -2,7 +2,7 @@ import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
 import { stackName } from '../app';
 import type { EnvironmentConfig } from '../config/load';
 import { gatewayCredentialSecretName } from '../gpu-control-names';
-import { deriveSecrets } from '../vps/app-secrets';
+import { appSecretSeed, deriveSecrets } from '../vps/app-secrets';
 import { GATEWAY_SECRETS, STACK_SECRETS } from '../vps/bundle';
 import type { Secrets } from '../vps/deployer-types';
 import { gatewayCredentialEnv } from '../vps/gateway-credential';
@@ -21,21 +21,6 @@ export const APP_SECRETS_OUTPUT = 'AppSecretsArn';
 
 type Deps = Pick<OpsDeps, 'clients'>;
 
-/** The seed of the app secret; the JSON parser's message is not used, as it may quote the content. */
-function seedOf(secretString: string, arn: string): string {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(secretString);
-  } catch {
-    throw new OpsError(`The app secret ${arn} is not a JSON object like {"seed": "..."}.`);
-  }
-  const seed = (parsed as { seed?: unknown } | null)?.seed;
-  if (typeof seed !== 'string' || seed.length < 32) {
-    throw new OpsError(`The app secret ${arn} has no "seed" field of at least 32 characters.`);
-  }
-  return seed;
-}
-
 /** The seed and the secret's ARN; OpsError(notDeployed) when the Vps stack, its output or the secret is missing. */
 async function fetchSeed(config: EnvironmentConfig, deps: Deps): Promise<{ seed: string; arn: string }> {
   const name = stackName(config, 'Vps');
@@ -47,11 +32,12 @@ async function fetchSeed(config: EnvironmentConfig, deps: Deps): Promise<{ seed:
   try {
     const out = await deps.clients(config.region).secretsManager.send(new GetSecretValueCommand({ SecretId: arn }));
     if (!out.SecretString) throw new OpsError(`The app secret ${arn} has no string value.`);
-    return { seed: seedOf(out.SecretString, arn), arn };
+    return { seed: appSecretSeed(out.SecretString, arn), arn };
   } catch (error) {
     if (isAwsError(error, 'ResourceNotFoundException')) {
       throw new OpsError(`The app secret ${arn} (output ${APP_SECRETS_OUTPUT} of ${name}) does not exist: redeploy with ${deployHint(config)}`, ExitCode.notDeployed);
     }
+    if (error instanceof Error && !(error instanceof OpsError) && error.message.startsWith('the app secret')) throw new OpsError(error.message);
     throw error;
   }
 }

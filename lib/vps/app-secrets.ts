@@ -12,3 +12,18 @@ export function deriveSecrets(seed: string, names: readonly string[]): Record<st
   if (seed.length < 32) throw new Error('the secret seed must be at least 32 characters');
   return Object.fromEntries(names.map((name) => [name, createHmac('sha256', seed).update(name).digest('hex')]));
 }
+
+/**
+ * The seed from the app secret, a JSON object like {"seed": "..."}. Errors name the secret only:
+ * a parse error would quote its content.
+ */
+export function appSecretSeed(secret: string, arn: string): string {
+  let parsed: { seed?: unknown } | null;
+  try {
+    parsed = JSON.parse(secret) as { seed?: unknown } | null;
+  } catch {
+    throw new Error(`the app secret ${arn} is not a JSON object like {"seed": "..."}`);
+  }
+  if (typeof parsed?.seed !== 'string' || parsed.seed.length < 32) throw new Error(`the app secret ${arn} has no "seed" field of at least 32 characters`);
+  return parsed.seed;
+}

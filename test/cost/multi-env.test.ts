@@ -166,7 +166,7 @@ describe('cost estimate over several environments (CLI)', () => {
 describe('cost estimate on a terminal', () => {
   const cdkOut = fixtureCdkOut();
   const onTerminal = (columns: number | undefined, ...args: string[]): ReturnType<typeof cost> =>
-    cost(['cost', 'estimate', '--cdk-out', cdkOut, ...args], { stdoutTerminal: () => ({ isTTY: true, ...(columns ? { columns } : {}) }) });
+    cost(['cost', 'estimate', '--cdk-out', cdkOut, ...args], { stdoutIsTTY: true, ...(columns ? { stdoutColumns: columns } : {}) });
   const lines = (text: string): string[] => text.trimEnd().split('\n');
 
   it('80 columns: no line is wider; basis and unit price are left out, and it says so', async () => {

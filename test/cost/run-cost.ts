@@ -14,7 +14,7 @@ export async function cost(args: string[], io: Partial<CostIo> = {}): Promise<{ 
   let stdout = '';
   let stderr = '';
   const program = new Command('cost-tool').exitOverride().configureOutput({ writeOut: (t) => (stdout += t), writeErr: (t) => (stderr += t) });
-  registerCostCommands(program, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, stdoutTerminal: () => ({ isTTY: false }), ...io });
+  registerCostCommands(program, { stdout: (t) => (stdout += t), stderr: (t) => (stderr += t), env: {}, stdoutIsTTY: false, ...io });
   try {
     await program.parseAsync(args, { from: 'user' });
     return { stdout, stderr };

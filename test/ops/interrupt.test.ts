@@ -1,11 +1,10 @@
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { runCli } from '../../lib/ops/cli';
 import type { OpsDeps } from '../../lib/ops/context';
 import { CLEAR_LINE, StillRunning } from '../../lib/ops/interrupt';
-import { ROOT } from '../support/child';
+import { startTsx } from '../support/child';
 import { useMoto } from '../support/moto';
 import { addBudgetOutputs } from '../gpu-control/support';
 import { cliEnv, deployEnvironment as deployFixture, inProcessDeps, motoClients, patchEc2, writeCdkStandIn } from './fixtures';
@@ -149,23 +148,13 @@ test('a real Ctrl-C: SIGINT to the ops process group exits 130 with what is stil
   const clients = motoClients(moto().endpoint);
   const { fleetId } = await deployEnvironment(clients, 'dev', { capacity: 0 });
   // The box never reports ready (moto runs no user data), so the wait goes on until the signal.
-  const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, 'bin', 'ops.ts'), 'gpu', 'start', '--env', 'dev', '--wait'], {
-    cwd: ROOT,
-    env: cliEnv(moto().endpoint),
-    detached: true,
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const child = startTsx('bin/ops.ts', ['gpu', 'start', '--env', 'dev', '--wait'], { env: cliEnv(moto().endpoint) });
   try {
-    await until(() => stdout.includes('[3/3 ComfyUI ready]'), 'the ComfyUI phase', 120_000);
-    // As a terminal does: the whole foreground process group (tsx and the node it runs).
-    process.kill(-(child.pid as number), 'SIGINT');
-    expect(await exited).toBe(130);
+    await until(() => child.stdout().includes('[3/3 ComfyUI ready]'), 'the ComfyUI phase', 120_000);
+    child.interrupt();
+    expect(await child.exited).toBe(130);
   } finally {
-    if (child.exitCode === null) process.kill(-(child.pid as number), 'SIGKILL');
+    child.kill();
   }
-  expect(stderr).toBe(`interrupted: target capacity of ${fleetId} is still 1 (0 before this start): run npm run ops -- gpu stop --env dev\n`);
+  expect(child.stderr()).toBe(`interrupted: target capacity of ${fleetId} is still 1 (0 before this start): run npm run ops -- gpu stop --env dev\n`);
 }, 180_000);

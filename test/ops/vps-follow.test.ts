@@ -1,6 +1,5 @@
 import { CreateStackCommand } from '@aws-sdk/client-cloudformation';
 import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,7 +14,7 @@ import { deriveSecrets } from '../../lib/vps/app-secrets';
 import { GATEWAY_SECRETS, renderBundle, STACK_SECRETS } from '../../lib/vps/bundle';
 import { bundleSettingsFor } from '../../lib/vps/bundle-settings';
 import { Redactor } from '../../lib/vps/deployer-redact';
-import { ROOT } from '../support/child';
+import { ROOT, startTsx } from '../support/child';
 import { startMoto, type MotoServer } from '../support/moto';
 import { TEST_GATEWAY_CREDENTIAL } from '../vps/support-compose/stack-on-disk';
 import { DockerRecorder } from '../vps/support-ssh/remote-fs';
@@ -188,29 +187,24 @@ test('--follow: Ctrl-C (a real SIGINT) closes the stream, stops compose on the V
   const env = cliEnv(moto.endpoint, { HOME: dir, TEST_VPS_CONFIG: configFile });
   delete env.SSH_AUTH_SOCK;
   const args = [script, 'vps', 'logs', '--env', 'ctrlc', '--identity', identity, '--service', 'web', '--follow'];
-  const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), args, { cwd: ROOT, env, detached: true });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const child = startTsx(args[0], args.slice(1), { env });
   try {
-    await until('the history', () => stdout.includes(`STUB-LOG ${release}: exiting`));
+    await until('the history', () => child.stdout().includes(`STUB-LOG ${release}: exiting`));
     const follower = docker.followPid('aiassets-ctrlc');
     expect(follower).not.toBeNull();
     // An unterminated line is held back (it might end inside a secret) until Ctrl-C flushes it, masked.
     docker.feedLogs('aiassets-ctrlc', `web-1  | visible\nweb-1  | held back ${SECRETS.REDIS_PASSWORD}`);
-    await until('the chunk', () => stdout.includes('visible'));
-    expect(stdout).not.toContain('held back');
-    process.kill(-child.pid!, 'SIGINT'); // what a terminal's Ctrl-C does: SIGINT to the foreground process group
-    expect(await exited).toBe(130);
-    expect(stdout).toMatch(/web-1 {2}\| held back \*\*\*\n$/);
+    await until('the chunk', () => child.stdout().includes('visible'));
+    expect(child.stdout()).not.toContain('held back');
+    child.interrupt();
+    expect(await child.exited).toBe(130);
+    expect(child.stdout()).toMatch(/web-1 {2}\| held back \*\*\*\n$/);
     // runCli's interrupt report (lib/ops/interrupt.ts), with what the follow registered.
-    expect(stderr).toMatch(/\ninterrupted: stopped following web; nothing keeps running \(docker compose logs on the VPS ends with the SSH connection\)\n$/);
+    expect(child.stderr()).toMatch(/\ninterrupted: stopped following web; nothing keeps running \(docker compose logs on the VPS ends with the SSH connection\)\n$/);
     await until('compose logs on the VPS to be stopped', () => !alive(follower!));
   } finally {
-    if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
-    allOutput += `${stdout}\n${stderr}\n`;
+    child.kill();
+    allOutput += `${child.stdout()}\n${child.stderr()}\n`;
   }
 });
 

@@ -44,6 +44,42 @@ export function runTsx(script: string, args: readonly string[], options: ChildOp
   return runChild(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.join(ROOT, script), ...args], options);
 }
 
+/** A child in its own process group, as a terminal runs a foreground job: its output so far, Ctrl-C, its exit. */
+export interface RunningChild {
+  readonly pid: number;
+  stdout(): string;
+  stderr(): string;
+  readonly exited: Promise<number | null>;
+  /** What a terminal's Ctrl-C does: SIGINT to the foreground process group (tsx and the node it runs). */
+  interrupt(): void;
+  /** SIGKILL to the group when it is still running (for `finally`). */
+  kill(): void;
+}
+
+/** Starts `tsx <script> <args>` (script relative to the repo, or absolute) and returns at once. */
+export function startTsx(script: string, args: readonly string[], options: Pick<ChildOptions, 'cwd' | 'env'> = {}): RunningChild {
+  const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'tsx'), [path.resolve(ROOT, script), ...args], {
+    cwd: options.cwd ?? ROOT,
+    env: options.env ?? process.env,
+    detached: true,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  return {
+    pid: child.pid as number,
+    stdout: () => stdout,
+    stderr: () => stderr,
+    exited,
+    interrupt: () => process.kill(-(child.pid as number), 'SIGINT'),
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) killGroup(child.pid);
+    },
+  };
+}
+
 function killGroup(pid: number | undefined): void {
   if (pid === undefined) return;
   try {

@@ -1,6 +1,6 @@
 import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { deriveSecrets } from '../../../lib/vps/app-secrets';
+import { appSecretSeed, deriveSecrets } from '../../../lib/vps/app-secrets';
 import { gatewayCredentialEnv } from '../../../lib/vps/gateway-credential';
 import { deploy, teardown } from '../../../lib/vps/deployer';
 import { prefetchStatus, startPrefetch } from '../../../lib/vps/deployer-prefetch';
@@ -38,21 +38,6 @@ async function secretString(client: SecretsManagerClient, arn: string): Promise<
   const out = await client.send(new GetSecretValueCommand({ SecretId: arn }));
   if (!out.SecretString) throw new Error(`secret ${arn} has no string value`);
   return out.SecretString;
-}
-
-/**
- * The app secret is a JSON object whose `seed` field every .env value derives from. Parse
- * errors quote their input, so they are replaced by one that names only the secret.
- */
-function seedOf(secret: string, arn: string): string {
-  let parsed: { seed?: unknown };
-  try {
-    parsed = JSON.parse(secret) as { seed?: unknown };
-  } catch {
-    throw new Error(`the app secret ${arn} is not a JSON object like {"seed": "..."}`);
-  }
-  if (typeof parsed?.seed !== 'string' || parsed.seed.length < 32) throw new Error(`the app secret ${arn} has no "seed" field of at least 32 characters`);
-  return parsed.seed;
 }
 
 /**
@@ -103,7 +88,7 @@ async function contextOf(p: VpsResourceProperties): Promise<Context> {
   return {
     connection: { host: p.Host, port: Number(p.Port), username: p.User, hostKeySha256: p.HostKeySha256 || undefined, privateKey },
     target: { appName: p.AppName, envName: p.EnvName, baseDir: p.BaseDir, keepReleases: Number(p.KeepReleases) },
-    secrets: { ...deriveSecrets(seedOf(appSecret, p.AppSecretsArn), p.SecretNames), ...gatewayCredentialEnv(credential, p.GatewayCredentialSecretArn) },
+    secrets: { ...deriveSecrets(appSecretSeed(appSecret, p.AppSecretsArn), p.SecretNames), ...gatewayCredentialEnv(credential, p.GatewayCredentialSecretArn) },
   };
 }
 

@@ -29,23 +29,13 @@ export interface CostIo {
   readonly env: NodeJS.ProcessEnv;
   /** Epoch milliseconds, for the synth progress (default Date.now; `OpsDeps` has it). */
   readonly now?: () => number;
-  /** Whether stdout is a terminal and how wide (default: process.stdout); the estimate's table fits it. */
-  readonly stdoutTerminal?: () => StdoutTerminal;
+  /** Whether stdout is a terminal and how wide (as in `OpsDeps`); the estimate's table fits it. */
+  readonly stdoutIsTTY?: boolean;
+  readonly stdoutColumns?: number;
   /** Loads an environment's config (default loadEnvironment; `OpsDeps` may carry one for tests). */
   readonly loadConfig?: (envName: string) => EnvironmentConfig;
   /** Synthesizes an environment's config into `outdir` (default lib/synth's synthConfig). */
   readonly synthesize?: (config: EnvironmentConfig, outdir: string) => Pick<SynthResult, 'templates' | 'violations'>;
-}
-
-export interface StdoutTerminal {
-  readonly isTTY: boolean;
-  /** Columns, when stdout is a terminal that says. */
-  readonly columns?: number;
-}
-
-/** OpsDeps has no terminal of its own, so the CLI reads the process's stdout. */
-function processStdout(): StdoutTerminal {
-  return { isTTY: process.stdout.isTTY === true, ...(process.stdout.columns ? { columns: process.stdout.columns } : {}) };
 }
 
 /** The month is (forecast to be) over the budget: the report has been printed, the exit code says so. */
@@ -70,14 +60,6 @@ interface ReportOptions {
   json?: boolean;
   byTag?: boolean;
 }
-
-const processIo: CostIo = {
-  stdout: (text) => process.stdout.write(text),
-  stderr: (text) => process.stderr.write(text),
-  env: process.env,
-  now: () => Date.now(),
-  stdoutTerminal: processStdout,
-};
 
 function load(name: string, io: CostIo): EnvironmentConfig {
   try {
@@ -161,15 +143,14 @@ function parseEnvNames(raw: string, previous: string[] = []): string[] {
 /** The terminal width the table must fit, or undefined for the full table (--wide, or not a terminal). */
 function tableWidth(opts: EstimateOptions, io: CostIo): number | undefined {
   if (opts.wide) return undefined;
-  const terminal = (io.stdoutTerminal ?? processStdout)();
-  return terminal.isTTY && terminal.columns ? terminal.columns : undefined;
+  return io.stdoutIsTTY && io.stdoutColumns ? io.stdoutColumns : undefined;
 }
 
 /**
  * `cost estimate` (offline, from the templates and a dated price table) and `cost report`
  * (Cost Explorer month to date and forecast, against the budget; exit 2 when over).
  */
-export function registerCostCommands(program: Command, io: CostIo = processIo): void {
+export function registerCostCommands(program: Command, io: CostIo): void {
   const cost = program.command('cost').description('estimate the monthly cost offline, or report the real one from Cost Explorer');
 
   cost
