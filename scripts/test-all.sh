@@ -74,13 +74,14 @@ if [ ! -x "$debian/usr/sbin/nginx" ] || [ ! -x "$debian/usr/libexec/docker/cli-p
   )
 fi
 
-# cfn-lint and moto (a local EC2/S3/CloudFormation/Secrets Manager/Cost Explorer API for the
-# ops tests) at the versions in scripts/python-test-tools.txt. When one is missing they go into
-# a virtualenv of their own (Debian and Ubuntu refuse pip installs into the system Python).
+# cfn-lint, moto (a local EC2/S3/CloudFormation/Secrets Manager/Cost Explorer API for the ops
+# tests) and the AWS CLI v1 (what the DLAMI's box scripts call, and the README's commands) at the
+# versions in scripts/python-test-tools.txt. When one is missing they go into a virtualenv of
+# their own (Debian and Ubuntu refuse pip installs into the system Python).
 tools=scripts/python-test-tools.txt
 venv=.venv-test-tools
 [ -x "$venv/bin/python3" ] && export PATH="$PWD/$venv/bin:$PATH"
-if ! command -v cfn-lint >/dev/null || ! python3 -c 'import moto.server' 2>/dev/null; then
+if ! command -v cfn-lint >/dev/null || ! python3 -c 'import moto.server' 2>/dev/null || ! command -v aws >/dev/null; then
   echo "installing $(grep -v '^#' "$tools" | tr '\n' ' ')into $venv"
   python3 -m venv "$venv" 2>/dev/null || {
     sudo_if_needed apt-get update -qq
