@@ -180,11 +180,13 @@ test('the README first-deploy steps, top to bottom, against moto and a loopback 
     await iam.send(new CreateRoleCommand({ RoleName: roleName, Path: `/aws-service-role/${serviceName}/`, AssumeRolePolicyDocument: JSON.stringify(trust) }));
   }
 
-  // A fresh account: the quota is 0. ListServiceQuotas answers the quota list (Service Quotas API reference).
-  const freshQuota = (quotaAnswer(G_QUOTA.code, G_QUOTA.name, 0) as { body: { Quota: unknown } }).body.Quota;
-  standIns.quotaAnswers.ListServiceQuotas = { body: { Quotas: [freshQuota] } };
-  const listed = await succeeds('1 quota check', walk.take('aws service-quotas list-service-quotas'));
-  expect(JSON.parse(listed)).toEqual([[G_QUOTA.code, 0]]);
+  // A fresh account has no value of its own for the quota (GetServiceQuota: NoSuchResourceException,
+  // the stand-in's default), so the README's second command reads AWS's default: 0.
+  const own = await sh(walk.take('aws service-quotas get-service-quota').replace('<region>', REGION));
+  expect(own.code).not.toBe(0);
+  expect(own.output).toContain('NoSuchResourceException');
+  const fallback = await succeeds('1 default quota', walk.take('aws service-quotas get-aws-default-service-quota').replace('<region>', REGION));
+  expect(Number(fallback.trim())).toBe(0);
   // One g4dn.xlarge (4 vCPUs) times dev's gpu.maxInstances; the README says what to put in.
   const request = walk.take('aws service-quotas request-service-quota-increase').replace('<vCPUs>', '4').replace('<region>', REGION);
   await succeeds('1 quota request', request);
