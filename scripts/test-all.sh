@@ -81,7 +81,9 @@ fi
 tools=scripts/python-test-tools.txt
 venv=.venv-test-tools
 [ -x "$venv/bin/python3" ] && export PATH="$PWD/$venv/bin:$PATH"
-if ! command -v cfn-lint >/dev/null || ! python3 -c 'import moto.server' 2>/dev/null || ! command -v aws >/dev/null; then
+# `aws --version` must run and say v1 (a v2 CLI, or a shim with nothing behind it, does not count).
+aws_v1() { aws --version 2>&1 | grep -q '^aws-cli/1\.'; }
+if ! command -v cfn-lint >/dev/null || ! python3 -c 'import moto.server' 2>/dev/null || ! aws_v1; then
   echo "installing $(grep -v '^#' "$tools" | tr '\n' ' ')into $venv"
   python3 -m venv "$venv" 2>/dev/null || {
     sudo_if_needed apt-get update -qq
@@ -97,6 +99,8 @@ installed_lint=$(cfn-lint --version | awk '{ print $2 }')
 installed_moto=$(python3 -c 'import importlib.metadata as m; print(m.version("moto"))')
 [ "$installed_lint" = "$(pinned cfn-lint)" ] || echo "warning: cfn-lint $installed_lint installed; the suite was verified with $(pinned cfn-lint)" >&2
 [ "$installed_moto" = "$(pinned 'moto\[server\]')" ] || echo "warning: moto $installed_moto installed; the suite was verified with $(pinned 'moto\[server\]')" >&2
+installed_aws=$(aws --version 2>&1 | sed -n 's|^aws-cli/\([^ ]*\).*|\1|p')
+[ "$installed_aws" = "$(pinned awscli)" ] || echo "warning: AWS CLI $installed_aws installed; the suite was verified with $(pinned awscli)" >&2
 
 npm ci --no-audit --no-fund
 

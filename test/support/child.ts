@@ -67,16 +67,18 @@ export function startTsx(script: string, args: readonly string[], options: Pick<
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('close', (code) => resolve(code));
+    child.on('error', reject);
+  });
   return {
     pid: child.pid as number,
     stdout: () => stdout,
     stderr: () => stderr,
     exited,
     interrupt: () => process.kill(-(child.pid as number), 'SIGINT'),
-    kill: () => {
-      if (child.exitCode === null && child.signalCode === null) killGroup(child.pid);
-    },
+    // The whole group even when tsx has exited: the node process it started may still run.
+    kill: () => killGroup(child.pid),
   };
 }
 
