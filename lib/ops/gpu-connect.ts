@@ -57,14 +57,15 @@ export function findOnPath(name: string, searchPath: string | undefined): string
 
 /** The aws executable, once both tools are on PATH; otherwise exit 1 with how to install what is missing. */
 export function requireSessionTools(env: NodeJS.ProcessEnv): string {
-  const missing = SESSION_TOOLS.filter((tool) => findOnPath(tool.name, env.PATH) === null);
+  const found = SESSION_TOOLS.map((tool) => ({ ...tool, file: findOnPath(tool.name, env.PATH) }));
+  const missing = found.filter((tool) => tool.file === null);
   if (missing.length > 0) {
     throw new OpsError(
       `gpu connect runs aws ssm start-session, which needs ${missing.map((t) => t.name).join(' and ')} on PATH: ${missing.map((t) => t.install).join('; ')}`,
       ExitCode.failure,
     );
   }
-  return findOnPath('aws', env.PATH) as string;
+  return found.find((tool) => tool.name === 'aws')?.file as string;
 }
 
 /**

@@ -1,6 +1,6 @@
 import { guarded, withSession } from '../vps/deployer';
 import { layoutOf, releaseDir, renderEnvFile, sha256Hex, sq, validateBundle, validateRelease, type Layout } from '../vps/deployer-input';
-import { MANIFEST, manifestOf, VERIFY_RELEASE_FN } from '../vps/deployer-manifest';
+import { fileHashes, MANIFEST, parseManifest, VERIFY_RELEASE_FN } from '../vps/deployer-manifest';
 import { Redactor } from '../vps/deployer-redact';
 import { check, readState } from '../vps/deployer-remote';
 import type { Bundle, DeployTarget, LockInfo, Secrets, SshConnection } from '../vps/deployer-types';
@@ -32,16 +32,6 @@ export interface DeployPlan {
   readonly alreadyCurrent: boolean;
 }
 
-/** `<sha256>  ./<path>` lines of a manifest → path → sha256. */
-function manifestFiles(manifest: string): Map<string, string> {
-  const files = new Map<string, string>();
-  for (const line of manifest.split('\n')) {
-    const match = /^([0-9a-f]{64}) {2}\.\/(.+)$/.exec(line);
-    if (match) files.set(match[2], match[1]);
-  }
-  return files;
-}
-
 interface CurrentRelease {
   manifest: string;
   envSha256: string | null;
@@ -69,11 +59,11 @@ export async function planDeploy(connection: SshConnection, target: DeployTarget
     const L = layoutOf(target);
     validateBundle(bundle);
     const envSha256 = sha256Hex(renderEnvFile(env));
-    const wanted = manifestFiles(manifestOf(bundle));
+    const wanted = fileHashes(bundle);
     return withSession(connection, async (session) => {
       const state = await readState(session, L, { release: bundle.hash });
       const current = state.current ? await readCurrent(session, L, state.current) : null;
-      const have = manifestFiles(current?.manifest ?? '');
+      const have = parseManifest(current?.manifest ?? '');
       const added = [...wanted.keys()].filter((f) => !have.has(f));
       const changed = [...wanted.keys()].filter((f) => have.has(f) && have.get(f) !== wanted.get(f));
       const removed = [...have.keys()].filter((f) => !wanted.has(f)).sort();

@@ -11,11 +11,27 @@ import type { Bundle } from './deployer-types';
  */
 export const MANIFEST = '.manifest';
 
+/** The bundle's files by name (sorted bytewise, as in the manifest) with the sha256 of each. */
+export function fileHashes(bundle: Bundle): Map<string, string> {
+  return new Map(
+    Object.keys(bundle.files)
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+      .map((name) => [name, createHash('sha256').update(bundle.files[name], 'utf8').digest('hex')]),
+  );
+}
+
 export function manifestOf(bundle: Bundle): string {
-  return Object.keys(bundle.files)
-    .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
-    .map((name) => `${createHash('sha256').update(bundle.files[name], 'utf8').digest('hex')}  ./${name}\n`)
-    .join('');
+  return [...fileHashes(bundle)].map(([name, hash]) => `${hash}  ./${name}\n`).join('');
+}
+
+/** A manifest's `<sha256>  ./<name>` lines back as name -> sha256 (other lines are ignored). */
+export function parseManifest(manifest: string): Map<string, string> {
+  const files = new Map<string, string>();
+  for (const line of manifest.split('\n')) {
+    const match = /^([0-9a-f]{64}) {2}\.\/(.+)$/.exec(line);
+    if (match) files.set(match[2], match[1]);
+  }
+  return files;
 }
 
 /**

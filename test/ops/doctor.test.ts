@@ -23,7 +23,7 @@ import type { CheckContext, CheckResult, DoctorCheck } from '../../lib/ops/docto
 import { ISOLATED_AWS_ENV } from '../support/child';
 import { startMoto, type MotoServer } from '../support/moto';
 import { synthesized } from '../support/synth';
-import { startSshd, type SshdFixture } from '../vps/support-ssh/sshd';
+import { sshdVpsFields, startSshd, type SshdFixture } from '../vps/support-ssh/sshd';
 import { startDnsmasq, type Dnsmasq } from './doctor-dnsmasq';
 import { quotaAnswer, startAccountStandIns, tagsAnswer, type AccountStandIns } from './doctor-stand-ins';
 import { cliEnv, inProcessDeps } from './fixtures';
@@ -109,10 +109,7 @@ function configFor(envName: string, region: string, hostPrefix: string, vps: Par
     gpu: { ...base.gpu, instanceTypes: ['g4dn.xlarge', 'g5.2xlarge'], maxInstances: 2 },
     vps: {
       ...base.vps,
-      host: sshd.host,
-      sshPort: sshd.port,
-      deployUser: sshd.username,
-      hostKeySha256: sshd.fingerprint,
+      ...sshdVpsFields(sshd),
       sshKeySecretName: `AiAssets/${envName}/vps-ssh-key`,
       hostnames: { n8n: `n8n.${hostPrefix}.${DOMAIN}`, sim: `sim.${hostPrefix}.${DOMAIN}`, gateway: `gateway.${hostPrefix}.${DOMAIN}` },
       ...vps,

@@ -18,7 +18,7 @@ import { ROOT, startTsx } from '../support/child';
 import { startMoto, type MotoServer } from '../support/moto';
 import { TEST_GATEWAY_CREDENTIAL } from '../vps/support-compose/stack-on-disk';
 import { DockerRecorder } from '../vps/support-ssh/remote-fs';
-import { startSshd, type SshdFixture } from '../vps/support-ssh/sshd';
+import { sshdVpsFields, startSshd, type SshdFixture } from '../vps/support-ssh/sshd';
 import { cliEnv, inProcessDeps, motoClients } from './fixtures';
 
 // `vps logs --follow` against a real OpenSSH server on 127.0.0.1, whose docker stand-in streams
@@ -50,7 +50,7 @@ beforeAll(async () => {
     configs.set(env, {
       ...config,
       envName: env,
-      vps: { ...config.vps, host: sshd.host, sshPort: sshd.port, deployUser: sshd.username, hostKeySha256: sshd.fingerprint, baseDir: sshd.baseDir, convergeTimeoutSeconds: 60 },
+      vps: { ...config.vps, ...sshdVpsFields(sshd), baseDir: sshd.baseDir, convergeTimeoutSeconds: 60 },
     });
     const template = { Resources: { Handle: { Type: 'AWS::CloudFormation::WaitConditionHandle' } }, Outputs: { AppSecretsArn: { Value: secret.ARN } } };
     await clients.cloudFormation.send(new CreateStackCommand({ StackName: stackName(configs.get(env)!, 'Vps'), TemplateBody: JSON.stringify(template) }));

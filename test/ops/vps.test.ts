@@ -21,7 +21,7 @@ import { DeployError } from '../../lib/vps/deployer-types';
 import { renderEnvFile } from '../../lib/vps/deployer-input';
 import { freePort, startMoto, type MotoServer } from '../support/moto';
 import { DockerRecorder, entries, linkTarget, snapshot } from '../vps/support-ssh/remote-fs';
-import { startSshd, type SshdFixture } from '../vps/support-ssh/sshd';
+import { sshdVpsFields, startSshd, type SshdFixture } from '../vps/support-ssh/sshd';
 import { cliEnv, inProcessDeps, motoClients, runOps } from './fixtures';
 
 // `vps ...` end to end: a real OpenSSH server on 127.0.0.1 (docker stand-in on its PATH),
@@ -76,10 +76,7 @@ function vpsConfig(envName: string, overrides: { removalPolicy?: 'destroy' | 're
     removalPolicy: overrides.removalPolicy ?? 'destroy',
     vps: {
       ...base.vps,
-      host: sshd.host,
-      sshPort: sshd.port,
-      deployUser: sshd.username,
-      hostKeySha256: sshd.fingerprint,
+      ...sshdVpsFields(sshd),
       baseDir: sshd.baseDir,
       releasesToKeep: 3,
       convergeTimeoutSeconds: 60,

@@ -45,6 +45,11 @@ export interface SshdFixture {
   stop(): Promise<void>;
 }
 
+/** The `vps` config fields that point an environment at this server (address, user, pinned host key). */
+export function sshdVpsFields(sshd: SshdFixture): { host: string; sshPort: number; deployUser: string; hostKeySha256: string } {
+  return { host: sshd.host, sshPort: sshd.port, deployUser: sshd.username, hostKeySha256: sshd.fingerprint };
+}
+
 export interface SshdOptions {
   /** Also serve an RSA host key (OpenSSH offers every key it has; ssh2 prefers ED25519). */
   rsaHostKey?: boolean;
